@@ -1,0 +1,166 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/conditions"
+)
+
+// Finalizer keeps an object until what it made in Auth0 has been deleted or released.
+const Finalizer = "auth0.usersync.io/finalizer"
+
+// secretRefIndex indexes Auth0User objects by the names of the Secrets they read (tenant and
+// password), so that a Secret change reaches exactly the objects that use it.
+const secretRefIndex = ".spec.secretRefs"
+
+// Auth0UserReconciler keeps one Auth0 user per Auth0User object in the declared state.
+type Auth0UserReconciler struct {
+	client.Client
+	Tenants  *TenantResolver
+	Recorder events.EventRecorder
+	// ClusterName identifies this cluster in the owner marker recorded on Auth0 users; two
+	// clusters managing the same tenant must use different names.
+	ClusterName string
+	// ResyncInterval is the default interval between observations of an unchanged user.
+	ResyncInterval time.Duration
+	// MaxConcurrentReconciles bounds the workers; Auth0 calls are paced by the tenant's limiter.
+	MaxConcurrentReconciles int
+}
+
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile gets the object, defers the status patch, and runs the small steps of
+// reconcileUser or reconcileUserDelete.
+func (r *Auth0UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &v1alpha1.Auth0User{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		base := obj.DeepCopy()
+		controllerutil.AddFinalizer(obj, Finalizer)
+		if err := r.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
+		}
+	}
+
+	before := obj.DeepCopy()
+	defer func() {
+		if err := patchStatusIfChanged(ctx, r.Client, before, obj, before.Status, obj.Status); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+		}
+	}()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		return r.reconcileUserDelete(ctx, obj)
+	}
+	err := r.reconcileUser(ctx, obj)
+	return r.finish(ctx, obj, err)
+}
+
+// finish turns the outcome of a reconcile into conditions and the next requeue.
+func (r *Auth0UserReconciler) finish(ctx context.Context, obj *v1alpha1.Auth0User, err error) (ctrl.Result, error) {
+	st := &obj.Status
+	if err == nil {
+		conditions.Ready(&st.Conditions, obj.Generation, readyMessage(obj))
+		st.ObservedGeneration = obj.Generation
+		now := metav1.Now()
+		st.LastSyncTime = &now
+		return ctrl.Result{RequeueAfter: jitter(resyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))}, nil
+	}
+	reason, message, terminal := classify(err)
+	if !terminal {
+		conditions.Reconciling(&st.Conditions, obj.Generation, reason, message)
+		return ctrl.Result{}, err
+	}
+	if !conditions.IsTrue(st.Conditions, v1alpha1.ConditionStalled) {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", message)
+	}
+	log.FromContext(ctx).Info("stalled", "reason", reason, "message", message)
+	conditions.Stalled(&st.Conditions, obj.Generation, reason, message)
+	// A stalled object waits for its spec or a Secret to change (both are watched), and is
+	// retried on the resync interval in case the tenant itself was fixed.
+	return ctrl.Result{RequeueAfter: jitter(resyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))}, nil
+}
+
+func readyMessage(obj *v1alpha1.Auth0User) string {
+	if obj.Status.DriftCount > 0 && obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
+		return fmt.Sprintf("user %s observed; %d fields drifted (policy Report)", obj.Status.UserID, obj.Status.DriftCount)
+	}
+	return fmt.Sprintf("user %s matches the spec", obj.Status.UserID)
+}
+
+// SetupWithManager registers the controller: Auth0User objects, and the metadata of the Secrets
+// they read (the Secrets' contents are never cached).
+func (r *Auth0UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Auth0User{}, secretRefIndex,
+		func(o client.Object) []string { return userSecretNames(o.(*v1alpha1.Auth0User)) }); err != nil {
+		return fmt.Errorf("cannot index Auth0User secret references: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Auth0User{}, builder.WithPredicates(specOrDeletionChanged())).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersReadingSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Named("auth0user").
+		Complete(r)
+}
+
+func userSecretNames(u *v1alpha1.Auth0User) []string {
+	var names []string
+	if u.Spec.TenantRef != nil {
+		names = append(names, u.Spec.TenantRef.SecretName)
+	}
+	if u.Spec.PasswordSecretRef != nil {
+		names = append(names, u.Spec.PasswordSecretRef.Name)
+	}
+	return names
+}
+
+func (r *Auth0UserReconciler) usersReadingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var users v1alpha1.Auth0UserList
+	if err := r.List(ctx, &users, client.InNamespace(secret.GetNamespace()), client.MatchingFields{secretRefIndex: secret.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "cannot list Auth0Users reading a Secret", "secret", secret.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(users.Items))
+	for _, u := range users.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&u)})
+	}
+	// The default tenant's Secret is read by every object without a tenantRef; those pick up a
+	// change on their next resync rather than all at once.
+	return reqs
+}
+
+func resyncOf(spec *metav1.Duration, fallback time.Duration) time.Duration {
+	if spec != nil && spec.Duration > 0 {
+		return spec.Duration
+	}
+	return fallback
+}
+
+// jitter spreads resyncs over +0..10% so that objects created together do not observe together.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+

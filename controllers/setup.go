@@ -1,0 +1,41 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Options configure the controllers; main.go fills them from flags and tests set them directly.
+type Options struct {
+	Provider                ClientProvider
+	DefaultTenant           types.NamespacedName
+	ClusterName             string
+	ResyncInterval          time.Duration
+	MaxConcurrentReconciles int
+}
+
+// Setup registers every controller of the operator with the manager.
+func Setup(mgr ctrl.Manager, o Options) error {
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = 5 * time.Minute
+	}
+	if o.ClusterName == "" {
+		o.ClusterName = "default"
+	}
+	tenants := &TenantResolver{Reader: mgr.GetClient(), Provider: o.Provider, Default: o.DefaultTenant}
+	users := &Auth0UserReconciler{
+		Client:                  mgr.GetClient(),
+		Tenants:                 tenants,
+		Recorder:                mgr.GetEventRecorder("auth0-operator"),
+		ClusterName:             o.ClusterName,
+		ResyncInterval:          o.ResyncInterval,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if err := users.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the Auth0User controller: %w", err)
+	}
+	return nil
+}

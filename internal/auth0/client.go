@@ -1,0 +1,152 @@
+// Package auth0 is the only package that talks to Auth0. Controllers depend on the Client
+// interface below; the implementation wraps the official go-auth0 SDK with a cached
+// client-credentials token, one rate limiter per tenant and batched reads.
+package auth0
+
+import (
+	"context"
+)
+
+// Tenant identifies an Auth0 tenant and the machine-to-machine credentials used to manage it.
+// ClientSecret must never be logged, printed or stored outside the Secret it came from.
+type Tenant struct {
+	// Domain is the tenant's host, e.g. `example.eu.auth0.com`. An `http://` or `https://` prefix
+	// is accepted (the emulator listens on plain HTTP in tests).
+	Domain       string
+	ClientID     string
+	ClientSecret string
+	// CACertPEM, when set, is the only CA trusted for the tenant's TLS (the emulator's own CA).
+	CACertPEM []byte
+}
+
+// User is the subset of an Auth0 user the operator reads and writes.
+type User struct {
+	ID            string
+	Connection    string
+	Email         string
+	Username      string
+	PhoneNumber   string
+	Name          string
+	GivenName     string
+	FamilyName    string
+	Nickname      string
+	Picture       string
+	EmailVerified *bool
+	Blocked       *bool
+	UserMetadata  map[string]any
+	AppMetadata   map[string]any
+	// Identities lists the connections the user is linked to; the first is the primary one.
+	Identities []Identity
+}
+
+// Identity is one of the user's linked accounts.
+type Identity struct {
+	Connection string
+	Provider   string
+	IsSocial   bool
+}
+
+// UserCreate is the body of a user creation. Password is sent once and forgotten.
+type UserCreate struct {
+	Connection    string
+	Email         string
+	Username      string
+	PhoneNumber   string
+	Name          string
+	GivenName     string
+	FamilyName    string
+	Nickname      string
+	Picture       string
+	EmailVerified *bool
+	VerifyEmail   *bool
+	Blocked       *bool
+	Password      string
+	UserMetadata  map[string]any
+	AppMetadata   map[string]any
+}
+
+// UserUpdate is a PATCH: nil fields are left alone. In the metadata maps a key with a nil value
+// is removed from Auth0 (Auth0 merges metadata at the top level and deletes keys set to null).
+type UserUpdate struct {
+	// Connection is required by Auth0 when email, username, phone or password change.
+	Connection    string
+	Email         *string
+	Username      *string
+	PhoneNumber   *string
+	Name          *string
+	GivenName     *string
+	FamilyName    *string
+	Nickname      *string
+	Picture       *string
+	EmailVerified *bool
+	VerifyEmail   *bool
+	Blocked       *bool
+	Password      *string
+	UserMetadata  map[string]any
+	AppMetadata   map[string]any
+}
+
+// Role is an Auth0 role.
+type Role struct {
+	ID          string
+	Name        string
+	Description string
+}
+
+// Permission is one scope of a resource server, granted to a user or role.
+type Permission struct {
+	ResourceServerIdentifier string
+	Name                     string
+}
+
+// ResourceServer is an API registered in the tenant, with the scopes it defines.
+type ResourceServer struct {
+	ID         string
+	Identifier string
+	Name       string
+	Scopes     []string
+}
+
+// Client is everything the controllers need from one Auth0 tenant. Every method is safe for
+// concurrent use; errors are *Error values (see errors.go) or context errors.
+type Client interface {
+	// CreateUser creates a user; a duplicate answers an *Error with IsConflict.
+	CreateUser(ctx context.Context, u UserCreate) (*User, error)
+	// GetUser reads one user; a missing user answers an *Error with IsNotFound.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUsers reads many users by id in as few calls as the API allows (a users search on
+	// `user_id:(a OR b ...)`). Ids that do not exist are absent from the result. The search index
+	// lags writes by a few seconds, so callers treat an absent id as "not seen", not "deleted".
+	GetUsers(ctx context.Context, ids []string) (map[string]*User, error)
+	// UsersByEmail looks users up by exact email; unlike search it is immediately consistent.
+	UsersByEmail(ctx context.Context, email string) ([]*User, error)
+	// SearchUsers runs a Lucene query (search engine v3) and returns at most limit users
+	// (capped at Auth0's 1000-result window).
+	SearchUsers(ctx context.Context, query string, limit int) ([]*User, error)
+	// UpdateUser patches a user and returns the updated user.
+	UpdateUser(ctx context.Context, id string, u UserUpdate) (*User, error)
+	// DeleteUser deletes a user; deleting a missing user is not an error.
+	DeleteUser(ctx context.Context, id string) error
+
+	// ListRoles returns every role of the tenant.
+	ListRoles(ctx context.Context) ([]Role, error)
+	// RoleUserIDs returns the ids of every user holding the role (checkpoint pagination).
+	RoleUserIDs(ctx context.Context, roleID string) ([]string, error)
+	// AssignRoleToUsers grants one role to many users in as few calls as the API allows.
+	AssignRoleToUsers(ctx context.Context, roleID string, userIDs []string) error
+	// UserRoles returns the roles a user holds.
+	UserRoles(ctx context.Context, userID string) ([]Role, error)
+	// AssignUserRoles grants roles to a user.
+	AssignUserRoles(ctx context.Context, userID string, roleIDs []string) error
+	// RemoveUserRoles revokes roles from a user.
+	RemoveUserRoles(ctx context.Context, userID string, roleIDs []string) error
+
+	// UserPermissions returns the permissions granted directly to a user (not through roles).
+	UserPermissions(ctx context.Context, userID string) ([]Permission, error)
+	// AssignUserPermissions grants permissions directly to a user.
+	AssignUserPermissions(ctx context.Context, userID string, perms []Permission) error
+	// RemoveUserPermissions revokes permissions granted directly to a user.
+	RemoveUserPermissions(ctx context.Context, userID string, perms []Permission) error
+	// GetResourceServer reads an API by its identifier (audience).
+	GetResourceServer(ctx context.Context, identifier string) (*ResourceServer, error)
+}

@@ -1,0 +1,82 @@
+// Package conditions sets kstatus-style conditions: Ready is always present; Reconciling and
+// Stalled exist only while they are true, so that kstatus, Flux and Argo CD read the object's
+// state from the presence of a condition rather than from a False that lingers.
+package conditions
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+)
+
+// Reasons used in conditions. They are stable: documentation and alerts refer to them.
+const (
+	ReasonSucceeded         = "Succeeded"
+	ReasonProgressing       = "Progressing"
+	ReasonTenantUnavailable = "TenantUnavailable"
+	ReasonAuth0Rejected     = "Auth0Rejected"
+	ReasonAuth0Unavailable  = "Auth0Unavailable"
+	ReasonOwnedElsewhere    = "OwnedElsewhere"
+	ReasonUserExists        = "UserExists"
+	ReasonSecretUnavailable = "SecretUnavailable"
+	ReasonDriftDetected     = "DriftDetected"
+	ReasonInSync            = "InSync"
+	ReasonDeleting          = "Deleting"
+	ReasonUnresolved        = "Unresolved"
+	ReasonSubjectsPending   = "SubjectsPending"
+)
+
+// Ready marks the object ready and drops Reconciling and Stalled.
+func Ready(conds *[]metav1.Condition, generation int64, message string) {
+	set(conds, v1alpha1.ConditionReady, metav1.ConditionTrue, ReasonSucceeded, message, generation)
+	meta.RemoveStatusCondition(conds, v1alpha1.ConditionReconciling)
+	meta.RemoveStatusCondition(conds, v1alpha1.ConditionStalled)
+}
+
+// Reconciling says the operator is working towards the spec (or retrying a transient failure):
+// Ready is False with the same reason, and Stalled is dropped.
+func Reconciling(conds *[]metav1.Condition, generation int64, reason, message string) {
+	set(conds, v1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, message, generation)
+	set(conds, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, message, generation)
+	meta.RemoveStatusCondition(conds, v1alpha1.ConditionStalled)
+}
+
+// Stalled says the operator cannot make progress until the spec, a Secret or the tenant changes:
+// Ready is False with the same reason, and Reconciling is dropped.
+func Stalled(conds *[]metav1.Condition, generation int64, reason, message string) {
+	set(conds, v1alpha1.ConditionStalled, metav1.ConditionTrue, reason, message, generation)
+	set(conds, v1alpha1.ConditionReady, metav1.ConditionFalse, reason, message, generation)
+	meta.RemoveStatusCondition(conds, v1alpha1.ConditionReconciling)
+}
+
+// Drifted records whether Auth0 differed from the spec at the last observation.
+func Drifted(conds *[]metav1.Condition, generation int64, drifted bool, message string) {
+	if drifted {
+		set(conds, v1alpha1.ConditionDrifted, metav1.ConditionTrue, ReasonDriftDetected, message, generation)
+		return
+	}
+	set(conds, v1alpha1.ConditionDrifted, metav1.ConditionFalse, ReasonInSync, "Auth0 matches the spec", generation)
+}
+
+// IsTrue reports whether the condition of type t is present and True.
+func IsTrue(conds []metav1.Condition, t string) bool {
+	return meta.IsStatusConditionTrue(conds, t)
+}
+
+func set(conds *[]metav1.Condition, t string, status metav1.ConditionStatus, reason, message string, generation int64) {
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type:               t,
+		Status:             status,
+		Reason:             reason,
+		Message:            truncate(message, 1024),
+		ObservedGeneration: generation,
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
