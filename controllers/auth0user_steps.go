@@ -44,7 +44,10 @@ func (r *Auth0UserReconciler) reconcileUser(ctx context.Context, obj *v1alpha1.A
 	s := &userScope{obj: obj, owner: ownerOf(r.ClusterName, obj)}
 	var err error
 	if s.desired, err = userdiff.FromSpec(obj.Spec); err != nil {
-		return stalled(conditions.ReasonAuth0Rejected, "%v", err)
+		return stalled(conditions.ReasonInvalidSpec, "%v", err)
+	}
+	if err := userdiff.Validate(s.desired); err != nil {
+		return stalled(conditions.ReasonInvalidSpec, "%v", err)
 	}
 	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
 		return err

@@ -32,7 +32,6 @@ type SecretKeyReference struct {
 
 // Auth0UserSpec is the desired state of one Auth0 user. Fields left out are not managed: the
 // operator neither sets nor reports them, so values written by applications or by Auth0 survive.
-// +kubebuilder:validation:XValidation:rule="!has(self.appMetadata) || !self.appMetadata.exists(k, k in ['__tenant', 'blocked', 'clientID', 'created_at', 'email_verified', 'email', 'globalClientID', 'global_client_id', 'identities', 'lastIP', 'lastLogin', 'loginsCount', 'metadata', 'multifactor', 'updated_at', 'user_id', 'usersync_owner'])",message="appMetadata uses a key reserved by Auth0 or by the operator (usersync_owner)"
 type Auth0UserSpec struct {
 	// TenantRef names the Secret with the tenant's credentials. When empty, the operator's default
 	// tenant (set by its flags) is used.
@@ -105,15 +104,16 @@ type Auth0UserSpec struct {
 	// UserMetadata holds the keys of `user_metadata` that this object owns. Keys set by
 	// applications are left alone; a key removed from here is removed from Auth0 only if this
 	// object set it. Values replace Auth0's whole (Auth0 merges metadata at the top level only).
+	// Key names must not contain '.' or '$', at any depth; the operator checks this (and the
+	// 16 KiB size bound) before calling Auth0, because CEL cannot see into free-form JSON.
 	// +kubebuilder:validation:MaxProperties=64
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.contains('.') && !k.contains('$') && size(k) <= 255)",message="metadata keys must not contain '.' or '$' and must be at most 255 characters"
 	// +optional
 	UserMetadata map[string]apiextensionsv1.JSON `json:"userMetadata,omitempty"`
 
 	// AppMetadata holds the keys of `app_metadata` that this object owns, with the same ownership
-	// rules as userMetadata. Keys Auth0 reserves are refused.
+	// rules as userMetadata. Keys Auth0 reserves (blocked, email, user_id, ...) and the
+	// operator's own usersync_owner are refused.
 	// +kubebuilder:validation:MaxProperties=64
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.contains('.') && !k.contains('$') && size(k) <= 255)",message="metadata keys must not contain '.' or '$' and must be at most 255 characters"
 	// +optional
 	AppMetadata map[string]apiextensionsv1.JSON `json:"appMetadata,omitempty"`
 

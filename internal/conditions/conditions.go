@@ -25,6 +25,7 @@ const (
 	ReasonDeleting          = "Deleting"
 	ReasonUnresolved        = "Unresolved"
 	ReasonSubjectsPending   = "SubjectsPending"
+	ReasonInvalidSpec       = "InvalidSpec"
 )
 
 // Ready marks the object ready and drops Reconciling and Stalled.

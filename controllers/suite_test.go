@@ -1,0 +1,130 @@
+package controllers_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/controllers"
+	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/emulator"
+)
+
+// The suite runs the real manager against a real kube-apiserver and etcd (envtest) and the
+// project's Auth0 emulator over HTTP. Each spec works in a namespace of its own.
+
+const (
+	testClientID     = "operator-client"
+	testClientSecret = "operator-client-secret-do-not-log"
+	dbConnection     = "Username-Password-Authentication"
+	// resync is short so that drift is observed within a spec's patience.
+	resync = 2 * time.Second
+)
+
+var (
+	cfg       *rest.Config
+	k8s       client.Client
+	testEnv   *envtest.Environment
+	tenant    *emulator.Emulator
+	tenantURL string
+	ctx       context.Context
+	cancel    context.CancelFunc
+	logSink   = &lockedBuffer{}
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controllers Suite")
+}
+
+var _ = BeforeSuite(func() {
+	// Everything the manager logs is kept, so that specs can check no secret ever appears in it.
+	logf.SetLogger(zap.New(zap.WriteTo(logSink), zap.UseDevMode(true)))
+	ctx, cancel = context.WithCancel(context.Background())
+
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		// Running `go test ./controllers` directly: build or find the cached control plane.
+		out, err := exec.Command(filepath.Join("..", "hack", "envtest-toolchain.sh")).Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out)))).To(Succeed())
+	}
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	tenant, err = emulator.New(emulator.Config{
+		Clients: map[string]emulator.Client{
+			testClientID:   {Secret: testClientSecret},
+			"read-only":    {Secret: "read-only-secret", Scopes: []string{"read:users"}},
+		},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	tenantURL, err = tenant.Start("127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	Expect(tenant.Seed(seed())).To(Succeed())
+
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "auth0-operator-system"}})).To(Succeed())
+	Expect(k8s.Create(ctx, tenantSecret("auth0-operator-system", "default-tenant", testClientID, testClientSecret))).To(Succeed())
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controllers.Setup(mgr, controllers.Options{
+		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
+		DefaultTenant:  types.NamespacedName{Namespace: "auth0-operator-system", Name: "default-tenant"},
+		ClusterName:    "envtest",
+		ResyncInterval: resync,
+	})).To(Succeed())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+})
+
+var _ = AfterSuite(func() {
+	if cancel != nil {
+		cancel()
+	}
+	if tenant != nil {
+		Expect(tenant.Close()).To(Succeed())
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+	By("checking that no secret reached the manager's logs")
+	Expect(logSink.String()).NotTo(ContainSubstring(testClientSecret))
+	Expect(logSink.String()).NotTo(ContainSubstring(testPassword))
+})

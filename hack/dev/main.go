@@ -1,0 +1,304 @@
+// Command dev is the operator's embedded default: it starts a local control plane (the envtest
+// kube-apiserver and etcd built by hack/envtest-toolchain.sh), an emulated Auth0 tenant seeded
+// with roles and an API, and the manager; applies config/samples; and shows the objects going
+// Ready. It runs until interrupted (Ctrl-C stops everything it started), or with --once exits
+// after checking that the samples are Ready and the tenant holds what they declare.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/controllers"
+	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/emulator"
+)
+
+const (
+	namespace      = "demo"
+	systemNS       = "auth0-operator-system"
+	tenantSecret   = "auth0-tenant"
+	devClientID    = "dev-operator"
+	readyTimeout   = 3 * time.Minute
+	dbConnection   = "Username-Password-Authentication"
+	demoAPI        = "https://api.example.com"
+)
+
+func main() {
+	once := flag.Bool("once", false, "exit after the samples are Ready and the emulated tenant holds them (for CI)")
+	samples := flag.String("samples", "config/samples", "directory of sample manifests to apply")
+	stateDir := flag.String("state-dir", "bin/dev", "directory for the kubeconfig and the emulator's CA")
+	verbose := flag.Bool("v", false, "show the manager's logs")
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.WriteTo(logWriter(*verbose))))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *once, *samples, *stateDir); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+func logWriter(verbose bool) *os.File {
+	if verbose {
+		return os.Stderr
+	}
+	devNull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	return devNull
+}
+
+func run(ctx context.Context, once bool, samplesDir, stateDir string) error {
+	assets, err := envtestAssets()
+	if err != nil {
+		return err
+	}
+	fmt.Println("starting the local control plane (kube-apiserver and etcd from", assets+")")
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{"config/crd/bases"},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("cannot start the control plane: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
+	kubeconfig, err := writeKubeconfig(env, stateDir)
+	if err != nil {
+		return err
+	}
+
+	clientSecret := randomSecret()
+	tenant, err := emulator.New(emulator.Config{Clients: map[string]emulator.Client{devClientID: {Secret: clientSecret}}})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tenant.Close() }()
+	tenantURL, err := tenant.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	if err := tenant.Seed(demoSeed()); err != nil {
+		return err
+	}
+
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	for _, ns := range []string{namespace, systemNS} {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return err
+		}
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+	})
+	if err != nil {
+		return err
+	}
+	if err := controllers.Setup(mgr, controllers.Options{
+		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
+		DefaultTenant:  types.NamespacedName{Namespace: systemNS, Name: tenantSecret},
+		ClusterName:    "dev",
+		ResyncInterval: 30 * time.Second,
+	}); err != nil {
+		return err
+	}
+	mgrCtx, stopManager := context.WithCancel(ctx)
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Start(mgrCtx) }()
+	defer func() { stopManager(); <-mgrDone }()
+
+	tenantData := map[string]string{"domain": tenantURL, "clientID": devClientID, "clientSecret": clientSecret}
+	if err := applySamples(ctx, k8s, samplesDir, tenantData); err != nil {
+		return err
+	}
+	// The default tenant, for samples without a tenantRef.
+	if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: tenantSecret}, StringData: tenantData}); err != nil {
+		return err
+	}
+
+	fmt.Printf("\nkubeconfig:       %s\n", kubeconfig)
+	fmt.Printf("emulated tenant:  %s (client %s; its secret is in Secret %s/%s)\n", tenantURL, devClientID, namespace, tenantSecret)
+	fmt.Printf("try:              %s --kubeconfig %s get auth0users,auth0rolebindings -n %s\n\n", filepath.Join(assets, "kubectl"), kubeconfig, namespace)
+
+	waitErr := waitReady(ctx, k8s, filepath.Join(assets, "kubectl"), kubeconfig)
+	if waitErr == nil {
+		waitErr = verifyTenant(ctx, k8s, tenant)
+	}
+	if once || waitErr != nil {
+		return waitErr
+	}
+	fmt.Println("\nthe operator keeps reconciling; press Ctrl-C to stop everything")
+	select {
+	case <-ctx.Done():
+	case err := <-mgrDone:
+		mgrDone <- err
+		return err
+	}
+	fmt.Println("\nstopping the manager, the emulator and the control plane")
+	return nil
+}
+
+func envtestAssets() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	out, err := exec.Command("hack/envtest-toolchain.sh").Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot build the envtest control plane: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {
+	user, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("cannot create a kubeconfig: %w", err)
+	}
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path, _ := filepath.Abs(filepath.Join(dir, "kubeconfig"))
+	return path, os.WriteFile(path, raw, 0o600)
+}
+
+// applySamples creates every object in the sample manifests in the demo namespace; the tenant
+// Secret's placeholder values are replaced by the emulated tenant's.
+func applySamples(ctx context.Context, k8s client.Client, dir string, tenant map[string]string) error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		if filepath.Base(file) == "kustomization.yaml" {
+			continue
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+		for {
+			obj := &unstructured.Unstructured{}
+			if err := dec.Decode(&obj.Object); err != nil {
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				f.Close()
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			if len(obj.Object) == 0 {
+				continue
+			}
+			obj.SetNamespace(namespace)
+			if obj.GetKind() == "Secret" && obj.GetName() == tenantSecret {
+				_ = unstructured.SetNestedStringMap(obj.Object, tenant, "stringData")
+			}
+			if err := k8s.Create(ctx, obj); err != nil {
+				f.Close()
+				return fmt.Errorf("cannot apply %s %s from %s: %w", obj.GetKind(), obj.GetName(), file, err)
+			}
+			fmt.Printf("applied %s/%s\n", strings.ToLower(obj.GetKind()), obj.GetName())
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// waitReady prints `kubectl get` whenever the objects' readiness changes, until all are Ready.
+func waitReady(ctx context.Context, k8s client.Client, kubectl, kubeconfig string) error {
+	deadline := time.Now().Add(readyTimeout)
+	last := ""
+	for {
+		users := &v1alpha1.Auth0UserList{}
+		bindings := &v1alpha1.Auth0RoleBindingList{}
+		if err := k8s.List(ctx, users, client.InNamespace(namespace)); err != nil {
+			return err
+		}
+		if err := k8s.List(ctx, bindings, client.InNamespace(namespace)); err != nil {
+			return err
+		}
+		var conds [][]metav1.Condition
+		for _, u := range users.Items {
+			conds = append(conds, u.Status.Conditions)
+		}
+		for _, b := range bindings.Items {
+			conds = append(conds, b.Status.Conditions)
+		}
+		ready, state := 0, ""
+		for _, c := range conds {
+			if meta.IsStatusConditionTrue(c, v1alpha1.ConditionReady) {
+				ready++
+			}
+			if r := meta.FindStatusCondition(c, v1alpha1.ConditionReady); r != nil {
+				state += string(r.Status)
+			}
+		}
+		if state != last {
+			last = state
+			cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "get", "auth0users,auth0rolebindings", "-n", namespace)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			_ = cmd.Run()
+			fmt.Println()
+		}
+		if len(conds) > 0 && ready == len(conds) {
+			fmt.Printf("all %d sample objects are Ready\n", ready)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d sample objects became Ready within %s", ready, len(conds), readyTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,359 @@
+package auth0
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/auth0/go-auth0/management"
+)
+
+// sdkClient implements Client with the official go-auth0 SDK.
+type sdkClient struct {
+	m *management.Management
+}
+
+var _ Client = (*sdkClient)(nil)
+
+// Batch sizes. A users search returns at most 100 users a page; 50 ids keep the query string
+// well below URL length limits. Role assignment accepts many users per call.
+const (
+	searchBatch     = 50
+	assignBatch     = 100
+	pageSize        = 100
+	searchWindowCap = 1000
+)
+
+func (c *sdkClient) CreateUser(ctx context.Context, in UserCreate) (*User, error) {
+	u := &management.User{
+		Connection:    &in.Connection,
+		Email:         nonEmpty(in.Email),
+		Username:      nonEmpty(in.Username),
+		PhoneNumber:   nonEmpty(in.PhoneNumber),
+		Name:          nonEmpty(in.Name),
+		GivenName:     nonEmpty(in.GivenName),
+		FamilyName:    nonEmpty(in.FamilyName),
+		Nickname:      nonEmpty(in.Nickname),
+		Picture:       nonEmpty(in.Picture),
+		EmailVerified: in.EmailVerified,
+		VerifyEmail:   in.VerifyEmail,
+		Blocked:       in.Blocked,
+		Password:      nonEmpty(in.Password),
+		UserMetadata:  metadataPtr(in.UserMetadata),
+		AppMetadata:   metadataPtr(in.AppMetadata),
+	}
+	if err := c.m.User.Create(ctx, u); err != nil {
+		return nil, translate(err)
+	}
+	return fromSDKUser(u), nil
+}
+
+func (c *sdkClient) GetUser(ctx context.Context, id string) (*User, error) {
+	u, err := c.m.User.Read(ctx, id)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return fromSDKUser(u), nil
+}
+
+func (c *sdkClient) GetUsers(ctx context.Context, ids []string) (map[string]*User, error) {
+	out := make(map[string]*User, len(ids))
+	for start := 0; start < len(ids); start += searchBatch {
+		batch := ids[start:min(start+searchBatch, len(ids))]
+		quoted := make([]string, len(batch))
+		for i, id := range batch {
+			quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(id) + `"`
+		}
+		q := "user_id:(" + strings.Join(quoted, " OR ") + ")"
+		list, err := c.m.User.List(ctx, management.Query(q), management.Parameter("search_engine", "v3"), management.PerPage(pageSize))
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, u := range list.Users {
+			user := fromSDKUser(u)
+			out[user.ID] = user
+		}
+	}
+	return out, nil
+}
+
+func (c *sdkClient) UsersByEmail(ctx context.Context, email string) ([]*User, error) {
+	list, err := c.m.User.ListByEmail(ctx, email)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]*User, 0, len(list))
+	for _, u := range list {
+		out = append(out, fromSDKUser(u))
+	}
+	return out, nil
+}
+
+func (c *sdkClient) SearchUsers(ctx context.Context, query string, limit int) ([]*User, error) {
+	if limit <= 0 || limit > searchWindowCap {
+		limit = searchWindowCap
+	}
+	var out []*User
+	for page := 0; len(out) < limit && (page+1)*pageSize <= searchWindowCap; page++ {
+		list, err := c.m.User.List(ctx, management.Query(query), management.Parameter("search_engine", "v3"),
+			management.Page(page), management.PerPage(pageSize))
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, u := range list.Users {
+			if len(out) < limit {
+				out = append(out, fromSDKUser(u))
+			}
+		}
+		if len(list.Users) < pageSize {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (c *sdkClient) UpdateUser(ctx context.Context, id string, in UserUpdate) (*User, error) {
+	u := &management.User{
+		Email:         in.Email,
+		Username:      in.Username,
+		PhoneNumber:   in.PhoneNumber,
+		Name:          in.Name,
+		GivenName:     in.GivenName,
+		FamilyName:    in.FamilyName,
+		Nickname:      in.Nickname,
+		Picture:       in.Picture,
+		EmailVerified: in.EmailVerified,
+		VerifyEmail:   in.VerifyEmail,
+		Blocked:       in.Blocked,
+		Password:      in.Password,
+		UserMetadata:  metadataPtr(in.UserMetadata),
+		AppMetadata:   metadataPtr(in.AppMetadata),
+	}
+	// Auth0 wants the connection with changes of the fields that identify a database user.
+	if in.Email != nil || in.Username != nil || in.PhoneNumber != nil || in.Password != nil {
+		u.Connection = nonEmpty(in.Connection)
+	}
+	if err := c.m.User.Update(ctx, id, u); err != nil {
+		return nil, translate(err)
+	}
+	return fromSDKUser(u), nil
+}
+
+func (c *sdkClient) DeleteUser(ctx context.Context, id string) error {
+	if err := translate(c.m.User.Delete(ctx, id)); err != nil && !IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+func (c *sdkClient) ListRoles(ctx context.Context) ([]Role, error) {
+	var out []Role
+	for page := 0; ; page++ {
+		list, err := c.m.Role.List(ctx, management.Page(page), management.PerPage(pageSize))
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, r := range list.Roles {
+			out = append(out, Role{ID: r.GetID(), Name: r.GetName(), Description: r.GetDescription()})
+		}
+		if !list.HasNext() || len(list.Roles) == 0 {
+			return out, nil
+		}
+	}
+}
+
+func (c *sdkClient) RoleUserIDs(ctx context.Context, roleID string) ([]string, error) {
+	var out []string
+	opts := []management.RequestOption{management.Take(pageSize)}
+	for {
+		list, err := c.m.Role.Users(ctx, roleID, opts...)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, u := range list.Users {
+			out = append(out, u.GetID())
+		}
+		if list.Next == "" || len(list.Users) == 0 {
+			return out, nil
+		}
+		opts = []management.RequestOption{management.Take(pageSize), management.From(list.Next)}
+	}
+}
+
+func (c *sdkClient) AssignRoleToUsers(ctx context.Context, roleID string, userIDs []string) error {
+	for start := 0; start < len(userIDs); start += assignBatch {
+		batch := userIDs[start:min(start+assignBatch, len(userIDs))]
+		users := make([]*management.User, len(batch))
+		for i := range batch {
+			users[i] = &management.User{ID: &batch[i]}
+		}
+		if err := c.m.Role.AssignUsers(ctx, roleID, users); err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}
+
+func (c *sdkClient) UserRoles(ctx context.Context, userID string) ([]Role, error) {
+	var out []Role
+	for page := 0; ; page++ {
+		list, err := c.m.User.Roles(ctx, userID, management.Page(page), management.PerPage(pageSize))
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, r := range list.Roles {
+			out = append(out, Role{ID: r.GetID(), Name: r.GetName(), Description: r.GetDescription()})
+		}
+		if !list.HasNext() || len(list.Roles) == 0 {
+			return out, nil
+		}
+	}
+}
+
+func (c *sdkClient) AssignUserRoles(ctx context.Context, userID string, roleIDs []string) error {
+	return translate(c.m.User.AssignRoles(ctx, userID, sdkRoles(roleIDs)))
+}
+
+func (c *sdkClient) RemoveUserRoles(ctx context.Context, userID string, roleIDs []string) error {
+	return translate(c.m.User.RemoveRoles(ctx, userID, sdkRoles(roleIDs)))
+}
+
+// UserPermissions reads the user's permissions and keeps those granted directly: Auth0 lists
+// permissions that come through roles too, with their sources, which the SDK's type drops.
+func (c *sdkClient) UserPermissions(ctx context.Context, userID string) ([]Permission, error) {
+	var out []Permission
+	for page := 0; ; page++ {
+		var list struct {
+			management.List
+			Permissions []struct {
+				ResourceServerIdentifier string `json:"resource_server_identifier"`
+				Name                     string `json:"permission_name"`
+				Sources                  []struct {
+					Type string `json:"source_type"`
+				} `json:"sources"`
+			} `json:"permissions"`
+		}
+		err := c.m.Request(ctx, "GET", c.m.URI("users", userID, "permissions"), &list,
+			management.Page(page), management.PerPage(pageSize), management.IncludeTotals(true))
+		if err != nil {
+			return nil, translate(err)
+		}
+		for _, p := range list.Permissions {
+			direct := len(p.Sources) == 0
+			for _, s := range p.Sources {
+				direct = direct || s.Type == "DIRECT"
+			}
+			if direct {
+				out = append(out, Permission{ResourceServerIdentifier: p.ResourceServerIdentifier, Name: p.Name})
+			}
+		}
+		if !list.HasNext() || len(list.Permissions) == 0 {
+			return out, nil
+		}
+	}
+}
+
+func (c *sdkClient) AssignUserPermissions(ctx context.Context, userID string, perms []Permission) error {
+	return translate(c.m.User.AssignPermissions(ctx, userID, sdkPermissions(perms)))
+}
+
+func (c *sdkClient) RemoveUserPermissions(ctx context.Context, userID string, perms []Permission) error {
+	return translate(c.m.User.RemovePermissions(ctx, userID, sdkPermissions(perms)))
+}
+
+func (c *sdkClient) GetResourceServer(ctx context.Context, identifier string) (*ResourceServer, error) {
+	rs, err := c.m.ResourceServer.Read(ctx, identifier)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := &ResourceServer{ID: rs.GetID(), Identifier: rs.GetIdentifier(), Name: rs.GetName()}
+	if rs.Scopes != nil {
+		for _, s := range *rs.Scopes {
+			out.Scopes = append(out.Scopes, s.GetValue())
+		}
+	}
+	return out, nil
+}
+
+// translate turns the SDK's errors into *Error, keeping Auth0's status and message. Errors that
+// are already ours (from the token source, through the transport) pass through.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ours *Error
+	if errors.As(err, &ours) {
+		return ours
+	}
+	var sdk management.Error
+	if errors.As(err, &sdk) {
+		msg := sdk.Error()
+		// The SDK formats "<status> <reason>: <message>"; keep Auth0's message only.
+		if _, rest, ok := strings.Cut(msg, ": "); ok {
+			msg = rest
+		}
+		return &Error{StatusCode: sdk.Status(), Message: msg}
+	}
+	return fmt.Errorf("auth0 request failed: %w", err)
+}
+
+func fromSDKUser(u *management.User) *User {
+	out := &User{
+		ID:            u.GetID(),
+		Connection:    u.GetConnection(),
+		Email:         u.GetEmail(),
+		Username:      u.GetUsername(),
+		PhoneNumber:   u.GetPhoneNumber(),
+		Name:          u.GetName(),
+		GivenName:     u.GetGivenName(),
+		FamilyName:    u.GetFamilyName(),
+		Nickname:      u.GetNickname(),
+		Picture:       u.GetPicture(),
+		EmailVerified: u.EmailVerified,
+		Blocked:       u.Blocked,
+	}
+	if u.UserMetadata != nil {
+		out.UserMetadata = *u.UserMetadata
+	}
+	if u.AppMetadata != nil {
+		out.AppMetadata = *u.AppMetadata
+	}
+	for _, id := range u.Identities {
+		out.Identities = append(out.Identities, Identity{Connection: id.GetConnection(), Provider: id.GetProvider(), IsSocial: id.GetIsSocial()})
+	}
+	if out.Connection == "" && len(out.Identities) > 0 {
+		out.Connection = out.Identities[0].Connection
+	}
+	return out
+}
+
+func sdkRoles(ids []string) []*management.Role {
+	out := make([]*management.Role, len(ids))
+	for i := range ids {
+		out[i] = &management.Role{ID: &ids[i]}
+	}
+	return out
+}
+
+func sdkPermissions(perms []Permission) []*management.Permission {
+	out := make([]*management.Permission, len(perms))
+	for i := range perms {
+		out[i] = &management.Permission{ResourceServerIdentifier: &perms[i].ResourceServerIdentifier, Name: &perms[i].Name}
+	}
+	return out
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func metadataPtr(m map[string]any) *map[string]any {
+	if m == nil {
+		return nil
+	}
+	return &m
+}

@@ -1,0 +1,181 @@
+package emulator
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// allScopes is what a client without explicit scopes gets.
+var allScopes = []string{
+	"read:users", "create:users", "update:users", "update:users_app_metadata", "delete:users",
+	"read:roles", "create:roles", "update:roles", "delete:roles",
+	"read:role_members", "create:role_members", "delete:role_members",
+	"read:resource_servers", "create:resource_servers", "update:resource_servers", "delete:resource_servers",
+}
+
+var (
+	keyOnce sync.Once
+	sharedKey *rsa.PrivateKey
+	keyErr    error
+)
+
+// signingKey is generated once per process: 2048-bit RSA generation takes long enough that
+// tests starting many emulators would notice.
+func signingKey() (*rsa.PrivateKey, error) {
+	keyOnce.Do(func() { sharedKey, keyErr = rsa.GenerateKey(rand.Reader, 2048) })
+	return sharedKey, keyErr
+}
+
+type claims struct {
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	IssuedAt  int64  `json:"iat"`
+	ExpiresAt int64  `json:"exp"`
+	Scope     string `json:"scope"`
+	GrantType string `json:"gty"`
+	AZP       string `json:"azp"`
+}
+
+// token implements POST /oauth/token for the client-credentials grant.
+func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		GrantType    string `json:"grant_type"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		Audience     string `json:"audience"`
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		_ = r.ParseForm()
+		req.GrantType, req.ClientID, req.ClientSecret, req.Audience = r.PostForm.Get("grant_type"), r.PostForm.Get("client_id"), r.PostForm.Get("client_secret"), r.PostForm.Get("audience")
+	} else if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "Invalid request body"})
+		return
+	}
+	if req.GrantType != "client_credentials" {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "unauthorized_client", "error_description": "Grant type '" + req.GrantType + "' not allowed for the client."})
+		return
+	}
+	client, ok := e.cfg.Clients[req.ClientID]
+	if !ok || client.Secret != req.ClientSecret {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access_denied", "error_description": "Unauthorized"})
+		return
+	}
+	if req.Audience != e.audience(r) {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "access_denied", "error_description": "Service not enabled within domain: " + req.Audience})
+		return
+	}
+	scopes := client.Scopes
+	if scopes == nil {
+		scopes = allScopes
+	}
+	now := e.cfg.Now()
+	c := claims{
+		Issuer: "https://" + e.domain(r) + "/", Subject: req.ClientID + "@clients", Audience: req.Audience,
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(e.cfg.TokenTTL).Unix(), Scope: strings.Join(scopes, " "),
+		GrantType: "client-credentials", AZP: req.ClientID,
+	}
+	tok, err := e.sign(c)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok, "scope": c.Scope, "expires_in": int64(e.cfg.TokenTTL / time.Second), "token_type": "Bearer",
+	})
+}
+
+func (e *Emulator) domain(r *http.Request) string {
+	if e.cfg.Domain != "" {
+		return e.cfg.Domain
+	}
+	return r.Host
+}
+
+func (e *Emulator) audience(r *http.Request) string { return "https://" + e.domain(r) + "/api/v2/" }
+
+func (e *Emulator) sign(c claims) (string, error) {
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT","kid":"emulator"}`))
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	signingInput := header + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sum := sha256.Sum256([]byte(signingInput))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, e.key, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", fmt.Errorf("cannot sign token: %w", err)
+	}
+	return signingInput + "." + base64.RawURLEncoding.EncodeToString(sig), nil
+}
+
+// verify checks a bearer token's signature, expiry and audience.
+func (e *Emulator) verify(r *http.Request, token string) (*claims, string) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, "Bad HTTP authentication header format"
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, "Invalid token"
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if rsa.VerifyPKCS1v15(&e.key.PublicKey, crypto.SHA256, sum[:], sig) != nil {
+		return nil, "Invalid token"
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, "Invalid token"
+	}
+	var c claims
+	if json.Unmarshal(raw, &c) != nil {
+		return nil, "Invalid token"
+	}
+	if e.cfg.Now().Unix() >= c.ExpiresAt {
+		return nil, "Expired token received for JSON Web Token validation"
+	}
+	if c.Audience != e.audience(r) {
+		return nil, "Bad audience: " + c.Audience
+	}
+	return &c, ""
+}
+
+// authorize answers 401 without a valid token and 403 when it lacks every one of the scopes.
+func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request, anyOf []string) bool {
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || token == "" {
+		writeError(w, http.StatusUnauthorized, "", "Missing authentication")
+		return false
+	}
+	c, problem := e.verify(r, token)
+	if c == nil {
+		writeError(w, http.StatusUnauthorized, "", problem)
+		return false
+	}
+	granted := strings.Fields(c.Scope)
+	for _, s := range anyOf {
+		if slices.Contains(granted, s) {
+			return true
+		}
+	}
+	writeError(w, http.StatusForbidden, "insufficient_scope", "Insufficient scope, expected any of: "+strings.Join(anyOf, ","))
+	return false
+}
+
+// hasScope reports whether the request's (already verified) token carries scope.
+func (e *Emulator) hasScope(r *http.Request, scope string) bool {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	c, _ := e.verify(r, token)
+	return c != nil && slices.Contains(strings.Fields(c.Scope), scope)
+}

@@ -1,0 +1,230 @@
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"sort"
+	"strings"
+	"time"
+)
+
+// user is a stored Auth0 user. Fields mirror the Management API's JSON; the password is kept
+// only to let tests check which password was last set, and is never returned.
+type user struct {
+	UserID        string         `json:"user_id"`
+	Connection    string         `json:"-"`
+	Email         string         `json:"email,omitempty"`
+	EmailVerified bool           `json:"email_verified"`
+	Username      string         `json:"username,omitempty"`
+	PhoneNumber   string         `json:"phone_number,omitempty"`
+	Name          string         `json:"name,omitempty"`
+	GivenName     string         `json:"given_name,omitempty"`
+	FamilyName    string         `json:"family_name,omitempty"`
+	Nickname      string         `json:"nickname,omitempty"`
+	Picture       string         `json:"picture,omitempty"`
+	Blocked       *bool          `json:"blocked,omitempty"`
+	UserMetadata  map[string]any `json:"user_metadata,omitempty"`
+	AppMetadata   map[string]any `json:"app_metadata,omitempty"`
+	Identities    []identity     `json:"identities"`
+	CreatedAt     string         `json:"created_at"`
+	UpdatedAt     string         `json:"updated_at"`
+	Password      string         `json:"-"`
+	// PasswordChanges counts the times a password was set, for tests.
+	PasswordChanges int `json:"-"`
+}
+
+type identity struct {
+	Connection string `json:"connection"`
+	UserID     string `json:"user_id"`
+	Provider   string `json:"provider"`
+	IsSocial   bool   `json:"isSocial"`
+}
+
+// Connection is a tenant connection. Strategy "auth0" is a database connection; others
+// (e.g. "google-oauth2", "samlp") are social or enterprise and refuse profile changes.
+type Connection struct {
+	Name     string `json:"name"`
+	Strategy string `json:"strategy"`
+}
+
+func (c Connection) isDatabase() bool { return c.Strategy == "" || c.Strategy == "auth0" }
+
+type role struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	permissions []permissionRef
+}
+
+type permissionRef struct {
+	ResourceServerIdentifier string `json:"resource_server_identifier"`
+	PermissionName           string `json:"permission_name"`
+}
+
+type scope struct {
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
+}
+
+type resourceServer struct {
+	ID         string  `json:"id"`
+	Name       string  `json:"name"`
+	Identifier string  `json:"identifier"`
+	Scopes     []scope `json:"scopes"`
+	SigningAlg string  `json:"signing_alg"`
+	TokenLife  int     `json:"token_lifetime"`
+}
+
+// state is everything the tenant holds. It is guarded by Emulator.mu.
+type state struct {
+	users       map[string]*user
+	byEmail     map[string][]string // lower-cased email -> user ids
+	connections map[string]Connection
+	roles       map[string]*role
+	apis        map[string]*resourceServer // by id
+	// userRoles and userPerms hold direct grants: user id -> role ids / permissions.
+	userRoles map[string]map[string]bool
+	userPerms map[string]map[permissionRef]bool
+	// searchView is what the lagging search index shows: user id -> (snapshot, visible from).
+	searchView map[string][]indexed
+}
+
+type indexed struct {
+	user    *user // nil: deleted
+	visible time.Time
+}
+
+func newState() *state {
+	return &state{
+		users:       map[string]*user{},
+		byEmail:     map[string][]string{},
+		connections: map[string]Connection{},
+		roles:       map[string]*role{},
+		apis:        map[string]*resourceServer{},
+		userRoles:   map[string]map[string]bool{},
+		userPerms:   map[string]map[permissionRef]bool{},
+		searchView:  map[string][]indexed{},
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+func randomAlnum(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alnum[int(b[i])%len(alnum)]
+	}
+	return string(b)
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func (s *state) indexEmail(u *user) {
+	if u.Email == "" {
+		return
+	}
+	k := strings.ToLower(u.Email)
+	s.byEmail[k] = append(s.byEmail[k], u.UserID)
+}
+
+func (s *state) unindexEmail(u *user) {
+	k := strings.ToLower(u.Email)
+	ids := s.byEmail[k]
+	for i, id := range ids {
+		if id == u.UserID {
+			s.byEmail[k] = append(ids[:i:i], ids[i+1:]...)
+			break
+		}
+	}
+	if len(s.byEmail[k]) == 0 {
+		delete(s.byEmail, k)
+	}
+}
+
+// recordForSearch publishes a user's new state to the search index after lag.
+func (s *state) recordForSearch(id string, u *user, now time.Time, lag time.Duration) {
+	var snap *user
+	if u != nil {
+		snap = u.clone()
+	}
+	views := s.searchView[id]
+	// Drop snapshots already superseded by one that is visible.
+	for len(views) > 1 && !views[1].visible.After(now) {
+		views = views[1:]
+	}
+	s.searchView[id] = append(views, indexed{user: snap, visible: now.Add(lag)})
+}
+
+// searchable returns the users as the search index shows them at now, sorted by user id.
+func (s *state) searchable(now time.Time) []*user {
+	out := make([]*user, 0, len(s.searchView))
+	for id, views := range s.searchView {
+		var visible *user
+		found := false
+		for _, v := range views {
+			if v.visible.After(now) {
+				break
+			}
+			visible, found = v.user, true
+		}
+		if found && visible != nil {
+			out = append(out, visible)
+		}
+		_ = id
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
+	return out
+}
+
+func (u *user) clone() *user {
+	c := *u
+	c.UserMetadata = cloneMap(u.UserMetadata)
+	c.AppMetadata = cloneMap(u.AppMetadata)
+	c.Identities = append([]identity(nil), u.Identities...)
+	return &c
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = cloneValue(v)
+	}
+	return out
+}
+
+func cloneValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		return cloneMap(t)
+	case []any:
+		out := make([]any, len(t))
+		for i := range t {
+			out[i] = cloneValue(t[i])
+		}
+		return out
+	default:
+		return v
+	}
+}
+
+// visible returns the user as the search index shows it at now, or nil.
+func (s *state) visible(id string, now time.Time) *user {
+	var out *user
+	for _, v := range s.searchView[id] {
+		if v.visible.After(now) {
+			break
+		}
+		out = v.user
+	}
+	return out
+}
