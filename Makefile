@@ -103,3 +103,13 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 $(KUSTOMIZE): | $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/kustomize $@
+
+##@ Embedded default
+
+.PHONY: dev
+dev: manifests ## Local control plane + emulated Auth0 tenant + manager; applies config/samples and shows them (Ctrl-C stops all).
+	go run ./hack/dev $(ARGS)
+
+.PHONY: dev-check
+dev-check: manifests ## Run the embedded default non-interactively: exit 0 once every sample is Ready and the tenant holds it.
+	go run ./hack/dev --once

@@ -144,7 +144,7 @@ type Auth0RoleBindingStatus struct {
 	Drift []DriftEntry `json:"drift,omitempty"`
 	// DriftCount is the number of entries in drift, for the printer column.
 	// +optional
-	DriftCount int `json:"driftCount,omitempty"`
+	DriftCount int `json:"driftCount"`
 	// LastSyncTime is when the grants were last observed.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`

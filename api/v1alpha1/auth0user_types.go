@@ -188,7 +188,7 @@ type Auth0UserStatus struct {
 	Drift []DriftEntry `json:"drift,omitempty"`
 	// DriftCount is the number of entries in drift, for the printer column.
 	// +optional
-	DriftCount int `json:"driftCount,omitempty"`
+	DriftCount int `json:"driftCount"`
 
 	// LastSyncTime is when Auth0 was last observed to match the spec (or the drift reported).
 	// +optional

@@ -42,13 +42,13 @@ import (
 )
 
 const (
-	namespace      = "demo"
-	systemNS       = "auth0-operator-system"
-	tenantSecret   = "auth0-tenant"
-	devClientID    = "dev-operator"
-	readyTimeout   = 3 * time.Minute
-	dbConnection   = "Username-Password-Authentication"
-	demoAPI        = "https://api.example.com"
+	namespace    = "demo"
+	systemNS     = "auth0-operator-system"
+	tenantSecret = "auth0-tenant"
+	devClientID  = "dev-operator"
+	readyTimeout = 3 * time.Minute
+	dbConnection = "Username-Password-Authentication"
+	demoAPI      = "https://api.example.com"
 )
 
 func main() {
@@ -301,4 +301,48 @@ func randomSecret() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// demoSeed is the emulated tenant's starting content: the roles and the API the samples use.
+func demoSeed() emulator.Seed {
+	return emulator.Seed{
+		ResourceServers: []emulator.SeedResourceServer{
+			{Name: "Reports API", Identifier: demoAPI, Scopes: []string{"read:reports", "write:reports"}},
+		},
+		Roles: []emulator.SeedRole{
+			{Name: "platform-admin", Description: "Platform administrators", Permissions: []string{demoAPI + " write:reports"}},
+			{Name: "reports-viewer", Description: "Read-only access to reports", Permissions: []string{demoAPI + " read:reports"}},
+		},
+	}
+}
+
+// verifyTenant checks that the emulated tenant holds what the samples declare: one user per
+// Auth0User with its email, owned metadata and owner marker.
+func verifyTenant(ctx context.Context, k8s client.Client, tenant *emulator.Emulator) error {
+	users := &v1alpha1.Auth0UserList{}
+	if err := k8s.List(ctx, users, client.InNamespace(namespace)); err != nil {
+		return err
+	}
+	for _, u := range users.Items {
+		found := tenant.UsersByEmail(u.Spec.Email)
+		if len(found) != 1 {
+			return fmt.Errorf("the tenant holds %d users with email %s, want 1", len(found), u.Spec.Email)
+		}
+		remote := found[0]
+		if remote["user_id"] != u.Status.UserID {
+			return fmt.Errorf("user %s: tenant has id %v, status says %s", u.Name, remote["user_id"], u.Status.UserID)
+		}
+		meta, _ := remote["user_metadata"].(map[string]any)
+		for k := range u.Spec.UserMetadata {
+			if _, ok := meta[k]; !ok {
+				return fmt.Errorf("user %s: user_metadata.%s is missing in the tenant", u.Name, k)
+			}
+		}
+		app, _ := remote["app_metadata"].(map[string]any)
+		if app["usersync_owner"] != "dev/"+namespace+"/"+u.Name {
+			return fmt.Errorf("user %s: owner marker is %v", u.Name, app["usersync_owner"])
+		}
+	}
+	fmt.Printf("the emulated tenant holds the %d declared users with their metadata\n", len(users.Items))
+	return nil
 }
