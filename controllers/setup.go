@@ -37,5 +37,15 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if err := users.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up the Auth0User controller: %w", err)
 	}
+	bindings := &Auth0RoleBindingReconciler{
+		Client:                  mgr.GetClient(),
+		Tenants:                 tenants,
+		Recorder:                mgr.GetEventRecorder("auth0-operator"),
+		ResyncInterval:          o.ResyncInterval,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+	}
+	if err := bindings.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the Auth0RoleBinding controller: %w", err)
+	}
 	return nil
 }

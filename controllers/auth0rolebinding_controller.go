@@ -1,0 +1,148 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/conditions"
+)
+
+// userRefIndex indexes bindings by the Auth0User names their subjects refer to, so that a user
+// becoming ready reaches exactly the bindings waiting for it.
+const userRefIndex = ".spec.subjects.userRef"
+
+// Auth0RoleBindingReconciler grants roles and permissions to users, composing with other
+// bindings.
+type Auth0RoleBindingReconciler struct {
+	client.Client
+	Tenants                 *TenantResolver
+	Recorder                events.EventRecorder
+	ResyncInterval          time.Duration
+	MaxConcurrentReconciles int
+	roles                   *roleCache
+}
+
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings/finalizers,verbs=update
+
+// Reconcile gets the binding, defers the status patch, and runs reconcileBinding or
+// reconcileBindingDelete.
+func (r *Auth0RoleBindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := &v1alpha1.Auth0RoleBinding{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		base := obj.DeepCopy()
+		controllerutil.AddFinalizer(obj, Finalizer)
+		if err := r.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("cannot add finalizer: %w", err)
+		}
+	}
+	before := obj.DeepCopy()
+	defer func() {
+		if err := patchStatusIfChanged(ctx, r.Client, before, obj, before.Status, obj.Status); err != nil {
+			retErr = kerrors.NewAggregate([]error{retErr, err})
+		}
+	}()
+	if !obj.DeletionTimestamp.IsZero() {
+		return r.reconcileBindingDelete(ctx, obj)
+	}
+	outcome, err := r.reconcileBinding(ctx, obj)
+	return r.finish(ctx, obj, outcome, err)
+}
+
+// bindingOutcome is what a successful pass leaves undone: entries that name nothing in Auth0,
+// and subjects still waiting for their Auth0User.
+type bindingOutcome struct {
+	unresolved []string
+	pending    []string
+}
+
+func (r *Auth0RoleBindingReconciler) finish(ctx context.Context, obj *v1alpha1.Auth0RoleBinding, out bindingOutcome, err error) (ctrl.Result, error) {
+	st := &obj.Status
+	resync := jitter(resyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))
+	if err != nil {
+		reason, message, terminal := classify(err)
+		if !terminal {
+			conditions.Reconciling(&st.Conditions, obj.Generation, reason, message)
+			return ctrl.Result{}, err
+		}
+		r.stall(ctx, obj, reason, message)
+		return ctrl.Result{RequeueAfter: resync}, nil
+	}
+	now := metav1.Now()
+	st.LastSyncTime = &now
+	switch {
+	case len(out.unresolved) > 0:
+		// The valid rest was applied; what is left needs a spec or tenant change.
+		r.stall(ctx, obj, conditions.ReasonUnresolved, fmt.Sprintf("not found in Auth0: %v; everything else is applied", out.unresolved))
+		st.ObservedGeneration = obj.Generation
+	case len(out.pending) > 0:
+		conditions.Reconciling(&st.Conditions, obj.Generation, conditions.ReasonSubjectsPending, fmt.Sprintf("waiting for subjects %v; the others are applied", out.pending))
+	default:
+		conditions.Ready(&st.Conditions, obj.Generation, fmt.Sprintf("%d subjects hold %d roles and %d permissions", st.SubjectCount, st.RoleCount, len(obj.Spec.Permissions)))
+		st.ObservedGeneration = obj.Generation
+	}
+	return ctrl.Result{RequeueAfter: resync}, nil
+}
+
+func (r *Auth0RoleBindingReconciler) stall(ctx context.Context, obj *v1alpha1.Auth0RoleBinding, reason, message string) {
+	if !conditions.IsTrue(obj.Status.Conditions, v1alpha1.ConditionStalled) {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", message)
+	}
+	log.FromContext(ctx).Info("stalled", "reason", reason, "message", message)
+	conditions.Stalled(&obj.Status.Conditions, obj.Generation, reason, message)
+}
+
+// SetupWithManager registers the controller: bindings, and the Auth0User objects they name.
+func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.roles = newRoleCache()
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Auth0RoleBinding{}, userRefIndex,
+		func(o client.Object) []string {
+			var names []string
+			for _, s := range o.(*v1alpha1.Auth0RoleBinding).Spec.Subjects {
+				if s.UserRef != "" {
+					names = append(names, s.UserRef)
+				}
+			}
+			return names
+		}); err != nil {
+		return fmt.Errorf("cannot index Auth0RoleBinding subjects: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(specOrDeletionChanged())).
+		Watches(&v1alpha1.Auth0User{}, handler.EnqueueRequestsFromMapFunc(r.bindingsNamingUser)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		Named("auth0rolebinding").
+		Complete(r)
+}
+
+func (r *Auth0RoleBindingReconciler) bindingsNamingUser(ctx context.Context, u client.Object) []reconcile.Request {
+	var list v1alpha1.Auth0RoleBindingList
+	if err := r.List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingFields{userRefIndex: u.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "cannot list bindings naming an Auth0User", "user", u.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, b := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
+	}
+	return reqs
+}

@@ -1,0 +1,53 @@
+package controllers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/conditions"
+	"github.com/usersync/auth0-operator/internal/grants"
+)
+
+// recordBindingStatus computes the binding's status from the pass: per subject what it now
+// holds from this binding, the drift found, and the counts for the printer columns.
+func (r *Auth0RoleBindingReconciler) recordBindingStatus(s *bindingScope, plans map[string]grants.Plan, drift []v1alpha1.DriftEntry) {
+	st := &s.obj.Status
+	st.Subjects = st.Subjects[:0]
+	resolved := 0
+	for _, sub := range s.subjects {
+		ss := v1alpha1.SubjectStatus{Subject: sub.key, UserID: sub.userID, Message: sub.message}
+		if sub.userID != "" {
+			resolved++
+			for _, g := range plans[sub.userID].Applied {
+				if id, ok := strings.CutPrefix(g, rolePrefix); ok {
+					ss.Roles = append(ss.Roles, id)
+				} else {
+					ss.Permissions = append(ss.Permissions, strings.TrimPrefix(g, permPrefix))
+				}
+			}
+		}
+		st.Subjects = append(st.Subjects, ss)
+	}
+	st.SubjectCount = resolved
+
+	sort.Slice(drift, func(i, j int) bool { return drift[i].Field < drift[j].Field })
+	previous := driftFields(st.Drift)
+	st.Drift, st.DriftCount = drift, len(drift)
+	if len(drift) == 0 {
+		conditions.Drifted(&st.Conditions, s.obj.Generation, false, "")
+		return
+	}
+	action := "re-applied"
+	if s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
+		action = "reported only (policy Report)"
+	}
+	message := fmt.Sprintf("grants removed in Auth0: %s; %s", driftFields(drift), action)
+	conditions.Drifted(&st.Conditions, s.obj.Generation, true, message)
+	if driftFields(drift) != previous {
+		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, conditions.ReasonDriftDetected, "Observe", "%s", message)
+	}
+}

@@ -1,0 +1,557 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/grants"
+	"github.com/usersync/auth0-operator/internal/userdiff"
+)
+
+// Grants of both kinds share one string space in internal/grants; the prefixes keep them apart.
+const (
+	rolePrefix = "role:"
+	permPrefix = "perm:"
+)
+
+// bindingScope is what one reconcile of a binding works with.
+type bindingScope struct {
+	obj   *v1alpha1.Auth0RoleBinding
+	auth0 auth0.Client
+	// desired are the resolved grants every subject should hold.
+	desired grants.Set
+	// subjects are the spec's subjects, resolved where possible, in spec order.
+	subjects []resolvedSubject
+	outcome  bindingOutcome
+}
+
+type resolvedSubject struct {
+	key     string // userRef:<name>, userID:<id> or email:<address>
+	userID  string // empty while unresolved
+	message string
+}
+
+func (r *Auth0RoleBindingReconciler) reconcileBinding(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) (bindingOutcome, error) {
+	s := &bindingScope{obj: obj, desired: grants.Set{}}
+	var err error
+	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
+		return s.outcome, err
+	}
+	for _, step := range []func(context.Context, *bindingScope) error{
+		r.resolveRoles,
+		r.resolvePermissions,
+		r.resolveSubjects,
+		r.applyGrants,
+	} {
+		if err := step(ctx, s); err != nil {
+			return s.outcome, err
+		}
+	}
+	return s.outcome, nil
+}
+
+// resolveRoles turns role names into ids; unknown names and ids are reported, not fatal.
+func (r *Auth0RoleBindingReconciler) resolveRoles(ctx context.Context, s *bindingScope) error {
+	for _, ref := range s.obj.Spec.Roles {
+		id, err := r.roles.resolve(ctx, s.auth0, ref)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			s.outcome.unresolved = append(s.outcome.unresolved, roleLabel(ref))
+			continue
+		}
+		s.desired[rolePrefix+id] = true
+	}
+	s.obj.Status.RoleCount = len(s.obj.Spec.Roles) - len(s.outcome.unresolved)
+	return nil
+}
+
+// resolvePermissions checks each permission against its resource server's scopes.
+func (r *Auth0RoleBindingReconciler) resolvePermissions(ctx context.Context, s *bindingScope) error {
+	for _, p := range s.obj.Spec.Permissions {
+		ok, err := r.roles.permissionExists(ctx, s.auth0, p.ResourceServerIdentifier, p.Name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			s.outcome.unresolved = append(s.outcome.unresolved, fmt.Sprintf("permission %q of API %s", p.Name, p.ResourceServerIdentifier))
+			continue
+		}
+		s.desired[permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+	}
+	return nil
+}
+
+// resolveSubjects finds each subject's Auth0 user id. An Auth0User that has none yet delays
+// only that subject; ids and emails already resolved in status are reused, so that a steady
+// binding resolves without calls.
+func (r *Auth0RoleBindingReconciler) resolveSubjects(ctx context.Context, s *bindingScope) error {
+	previous := map[string]string{}
+	for _, st := range s.obj.Status.Subjects {
+		previous[st.Subject] = st.UserID
+	}
+	var unverified []int // indexes into s.subjects of user ids never seen before
+	for _, sub := range s.obj.Spec.Subjects {
+		rs := resolvedSubject{key: subjectKey(sub)}
+		switch {
+		case sub.UserRef != "":
+			var u v1alpha1.Auth0User
+			err := r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: sub.UserRef}, &u)
+			switch {
+			case apierrors.IsNotFound(err):
+				rs.message = "Auth0User " + sub.UserRef + " does not exist yet"
+			case err != nil:
+				return fmt.Errorf("cannot get Auth0User %s: %w", sub.UserRef, err)
+			case u.Status.UserID == "":
+				rs.message = "Auth0User " + sub.UserRef + " has no Auth0 user yet"
+			default:
+				rs.userID = u.Status.UserID
+			}
+			if rs.userID == "" {
+				s.outcome.pending = append(s.outcome.pending, rs.key)
+			}
+		case previous[rs.key] != "":
+			rs.userID = previous[rs.key]
+		case sub.UserID != "":
+			// Checked below in one batch, so that a binding naming many users by id costs a
+			// search per 50 of them rather than a read each.
+			rs.userID = sub.UserID
+			unverified = append(unverified, len(s.subjects))
+		default:
+			found, err := s.auth0.UsersByEmail(ctx, sub.Email)
+			if err != nil {
+				return fmt.Errorf("cannot look up users by email: %w", err)
+			}
+			var ids []string
+			for _, u := range found {
+				if sub.Connection == "" || userdiff.ConnectionOf(u) == sub.Connection {
+					ids = append(ids, u.ID)
+				}
+			}
+			switch len(ids) {
+			case 0:
+				rs.message = "no Auth0 user has this email"
+			case 1:
+				rs.userID = ids[0]
+			default:
+				rs.message = fmt.Sprintf("%d users have this email; set connection", len(ids))
+			}
+		}
+		if rs.userID == "" && sub.UserRef == "" {
+			s.outcome.unresolved = append(s.outcome.unresolved, rs.key)
+		}
+		s.subjects = append(s.subjects, rs)
+	}
+	return verifyUserIDs(ctx, s, unverified)
+}
+
+// verifyUserIDs checks that user ids named by the spec exist: a batched search first, then a
+// read for each id the search did not return (its index lags writes by a few seconds).
+func verifyUserIDs(ctx context.Context, s *bindingScope, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	ids := make([]string, len(idx))
+	for i, j := range idx {
+		ids[i] = s.subjects[j].userID
+	}
+	found, err := s.auth0.GetUsers(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("cannot look up subjects by id: %w", err)
+	}
+	for _, j := range idx {
+		sub := &s.subjects[j]
+		if found[sub.userID] != nil {
+			continue
+		}
+		if _, err := s.auth0.GetUser(ctx, sub.userID); auth0.IsNotFound(err) {
+			sub.userID, sub.message = "", "no Auth0 user has this id"
+			s.outcome.unresolved = append(s.outcome.unresolved, sub.key)
+		} else if err != nil {
+			return fmt.Errorf("cannot get user %s: %w", sub.userID, err)
+		}
+	}
+	return nil
+}
+
+// applyGrants observes what Auth0 holds, plans each user with internal/grants, and writes:
+// one bulk assignment per role, one call per user for permissions and for removals.
+func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *bindingScope) error {
+	st := &s.obj.Status
+	applied := map[string]grants.Set{} // user id -> grants this binding applied before
+	for _, prev := range st.Subjects {
+		if prev.UserID != "" {
+			applied[prev.UserID] = toSet(prev.Roles, prev.Permissions)
+		}
+	}
+	current := map[string]bool{}
+	for _, sub := range s.subjects {
+		if sub.userID != "" {
+			current[sub.userID] = true
+		}
+	}
+	others, err := r.grantsOfOthers(ctx, s.obj)
+	if err != nil {
+		return err
+	}
+	observed, err := observeGrants(ctx, s.auth0, s.desired, applied, current)
+	if err != nil {
+		return err
+	}
+
+	specChanged := s.obj.Generation != st.ObservedGeneration
+	reportOnly := !specChanged && s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport
+	addRole := map[string][]string{} // role id -> users
+	var drift []v1alpha1.DriftEntry
+	plans := map[string]grants.Plan{}
+	for uid := range current {
+		p := grants.PlanUser(grants.Input{Desired: s.desired, Observed: observed[uid], Applied: applied[uid], HeldByOthers: others[uid]})
+		plans[uid] = p
+		for _, g := range p.Drifted {
+			drift = append(drift, driftEntry(uid, g, st.Drift))
+		}
+		adds := p.Add
+		if reportOnly {
+			adds = without(adds, p.Drifted)
+		}
+		var perms []auth0.Permission
+		for _, g := range adds {
+			if id, ok := strings.CutPrefix(g, rolePrefix); ok {
+				addRole[id] = append(addRole[id], uid)
+			} else {
+				perms = append(perms, toPermission(g))
+			}
+		}
+		if len(perms) > 0 {
+			if err := s.auth0.AssignUserPermissions(ctx, uid, perms); err != nil {
+				return fmt.Errorf("cannot grant permissions to %s: %w", uid, err)
+			}
+		}
+		if err := revoke(ctx, s.auth0, uid, p.Remove); err != nil {
+			return err
+		}
+	}
+	for _, roleID := range sortedKeys(addRole) {
+		users := addRole[roleID]
+		sort.Strings(users)
+		if err := s.auth0.AssignRoleToUsers(ctx, roleID, users); err != nil {
+			return fmt.Errorf("cannot assign role %s: %w", roleID, err)
+		}
+	}
+	// Subjects that left the spec give up what they alone held.
+	for uid, had := range applied {
+		if !current[uid] {
+			if err := revoke(ctx, s.auth0, uid, grants.Release(had, others[uid])); err != nil {
+				return err
+			}
+		}
+	}
+	r.recordBindingStatus(s, plans, drift)
+	return nil
+}
+
+// observeGrants reads what Auth0 holds of the grants that matter (desired or applied before):
+// role membership with one paged call per role, which covers every subject at once, and direct
+// permissions per user only when the binding deals in permissions.
+func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, applied map[string]grants.Set, users map[string]bool) (map[string]grants.Set, error) {
+	relevant := grants.Set{}
+	for g := range desired {
+		relevant[g] = true
+	}
+	for _, set := range applied {
+		for g := range set {
+			relevant[g] = true
+		}
+	}
+	observed := map[string]grants.Set{}
+	for uid := range users {
+		observed[uid] = grants.Set{}
+	}
+	wantPerms := false
+	for _, g := range relevant.Sorted() {
+		roleID, isRole := strings.CutPrefix(g, rolePrefix)
+		if !isRole {
+			wantPerms = true
+			continue
+		}
+		members, err := c.RoleUserIDs(ctx, roleID)
+		if err != nil {
+			return nil, fmt.Errorf("cannot list the users of role %s: %w", roleID, err)
+		}
+		for _, uid := range members {
+			if users[uid] {
+				observed[uid][g] = true
+			}
+		}
+	}
+	if wantPerms {
+		for uid := range users {
+			perms, err := c.UserPermissions(ctx, uid)
+			if err != nil {
+				return nil, fmt.Errorf("cannot list the permissions of %s: %w", uid, err)
+			}
+			for _, p := range perms {
+				observed[uid][permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+			}
+		}
+	}
+	return observed, nil
+}
+
+// grantsOfOthers collects, per user id, what every other live binding of the same tenant has
+// applied: those grants must survive this binding letting go of them.
+func (r *Auth0RoleBindingReconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding) (map[string]grants.Set, error) {
+	var list v1alpha1.Auth0RoleBindingList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("cannot list bindings: %w", err)
+	}
+	mine := tenantKey(self.Namespace, self.Spec.TenantRef)
+	out := map[string]grants.Set{}
+	for _, b := range list.Items {
+		if (b.Namespace == self.Namespace && b.Name == self.Name) || !b.DeletionTimestamp.IsZero() || tenantKey(b.Namespace, b.Spec.TenantRef) != mine {
+			continue
+		}
+		for _, sub := range b.Status.Subjects {
+			if sub.UserID == "" {
+				continue
+			}
+			if out[sub.UserID] == nil {
+				out[sub.UserID] = grants.Set{}
+			}
+			for g := range toSet(sub.Roles, sub.Permissions) {
+				out[sub.UserID][g] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// reconcileBindingDelete revokes what the binding alone granted, then lets it go.
+func (r *Auth0RoleBindingReconciler) reconcileBindingDelete(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.releaseBinding(ctx, obj); err != nil {
+		reason, message, terminal := classify(err)
+		if !terminal {
+			return ctrl.Result{}, err
+		}
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Delete", "grants left in place: %s", message)
+	}
+	base := obj.DeepCopy()
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, obj, client.MergeFrom(base)))
+}
+
+func (r *Auth0RoleBindingReconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) error {
+	if len(obj.Status.Subjects) == 0 {
+		return nil
+	}
+	c, err := r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef)
+	if err != nil {
+		return err
+	}
+	others, err := r.grantsOfOthers(ctx, obj)
+	if err != nil {
+		return err
+	}
+	for i := range obj.Status.Subjects {
+		sub := &obj.Status.Subjects[i]
+		if sub.UserID == "" {
+			continue
+		}
+		if err := revoke(ctx, c, sub.UserID, grants.Release(toSet(sub.Roles, sub.Permissions), others[sub.UserID])); err != nil {
+			return err
+		}
+		// Recorded as released, so a retry after a later failure does not redo it.
+		sub.Roles, sub.Permissions = nil, nil
+	}
+	return nil
+}
+
+// revoke removes grants from one user: roles in one call, permissions in another.
+func revoke(ctx context.Context, c auth0.Client, uid string, gs []string) error {
+	var roles []string
+	var perms []auth0.Permission
+	for _, g := range gs {
+		if id, ok := strings.CutPrefix(g, rolePrefix); ok {
+			roles = append(roles, id)
+		} else {
+			perms = append(perms, toPermission(g))
+		}
+	}
+	if len(roles) > 0 {
+		if err := c.RemoveUserRoles(ctx, uid, roles); err != nil && !auth0.IsNotFound(err) {
+			return fmt.Errorf("cannot remove roles from %s: %w", uid, err)
+		}
+	}
+	if len(perms) > 0 {
+		if err := c.RemoveUserPermissions(ctx, uid, perms); err != nil && !auth0.IsNotFound(err) {
+			return fmt.Errorf("cannot remove permissions from %s: %w", uid, err)
+		}
+	}
+	return nil
+}
+
+// roleCache resolves role names to ids per tenant client, and remembers resource servers'
+// scopes; a miss refreshes once, so a new role or scope is found without a restart.
+type roleCache struct {
+	mu     sync.Mutex
+	byName map[auth0.Client]map[string]string
+	ids    map[auth0.Client]map[string]bool
+	scopes map[auth0.Client]map[string]map[string]bool
+}
+
+func newRoleCache() *roleCache {
+	return &roleCache{byName: map[auth0.Client]map[string]string{}, ids: map[auth0.Client]map[string]bool{}, scopes: map[auth0.Client]map[string]map[string]bool{}}
+}
+
+func (c *roleCache) resolve(ctx context.Context, client auth0.Client, ref v1alpha1.RoleReference) (string, error) {
+	lookup := func() string {
+		if ref.ID != "" {
+			if c.ids[client][ref.ID] {
+				return ref.ID
+			}
+			return ""
+		}
+		return c.byName[client][ref.Name]
+	}
+	c.mu.Lock()
+	id := lookup()
+	c.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	roles, err := client.ListRoles(ctx)
+	if err != nil {
+		return "", fmt.Errorf("cannot list roles: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byName[client], c.ids[client] = map[string]string{}, map[string]bool{}
+	for _, ro := range roles {
+		c.byName[client][ro.Name] = ro.ID
+		c.ids[client][ro.ID] = true
+	}
+	return lookup(), nil
+}
+
+func (c *roleCache) permissionExists(ctx context.Context, client auth0.Client, api, name string) (bool, error) {
+	c.mu.Lock()
+	known := c.scopes[client][api][name]
+	c.mu.Unlock()
+	if known {
+		return true, nil
+	}
+	rs, err := client.GetResourceServer(ctx, api)
+	if auth0.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot get resource server %s: %w", api, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.scopes[client] == nil {
+		c.scopes[client] = map[string]map[string]bool{}
+	}
+	c.scopes[client][api] = map[string]bool{}
+	for _, sc := range rs.Scopes {
+		c.scopes[client][api][sc] = true
+	}
+	return c.scopes[client][api][name], nil
+}
+
+func subjectKey(s v1alpha1.Subject) string {
+	switch {
+	case s.UserRef != "":
+		return "userRef:" + s.UserRef
+	case s.UserID != "":
+		return "userID:" + s.UserID
+	default:
+		return "email:" + s.Email
+	}
+}
+
+func roleLabel(ref v1alpha1.RoleReference) string {
+	if ref.ID != "" {
+		return "role id " + ref.ID
+	}
+	return "role " + ref.Name
+}
+
+func tenantKey(ns string, ref *v1alpha1.TenantReference) string {
+	if ref == nil {
+		return "default"
+	}
+	return ns + "/" + ref.SecretName
+}
+
+func toSet(roles, perms []string) grants.Set {
+	s := grants.Set{}
+	for _, r := range roles {
+		s[rolePrefix+r] = true
+	}
+	for _, p := range perms {
+		s[permPrefix+p] = true
+	}
+	return s
+}
+
+func toPermission(g string) auth0.Permission {
+	api, name, _ := strings.Cut(strings.TrimPrefix(g, permPrefix), " ")
+	return auth0.Permission{ResourceServerIdentifier: api, Name: name}
+}
+
+func without(list, drop []string) []string {
+	var out []string
+	for _, x := range list {
+		keep := true
+		for _, d := range drop {
+			keep = keep && x != d
+		}
+		if keep {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func driftEntry(uid, g string, previous []v1alpha1.DriftEntry) v1alpha1.DriftEntry {
+	field := fmt.Sprintf("subjects[%s].", uid)
+	if id, ok := strings.CutPrefix(g, rolePrefix); ok {
+		field += "roles." + id
+	} else {
+		field += "permissions." + strings.TrimPrefix(g, permPrefix)
+	}
+	e := v1alpha1.DriftEntry{Field: field, Desired: "granted", Observed: "absent", DetectedAt: metav1.Now()}
+	for _, p := range previous {
+		if p.Field == field {
+			e.DetectedAt = p.DetectedAt
+		}
+	}
+	return e
+}
