@@ -2,7 +2,9 @@ package emulator
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"slices"
 	"sort"
 )
 
@@ -36,9 +38,31 @@ type resourceServerBody struct {
 	TokenLife  *int     `json:"token_lifetime"`
 }
 
-func (e *Emulator) createResourceServer(w http.ResponseWriter, r *http.Request) {
+// knownResourceServerFields are the body fields kept in typed fields rather than Settings.
+var knownResourceServerFields = map[string]bool{"id": true, "name": true, "identifier": true, "scopes": true, "signing_alg": true, "token_lifetime": true}
+
+func decodeResourceServer(r *http.Request) (resourceServerBody, map[string]any, error) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return resourceServerBody{}, nil, err
+	}
 	var b resourceServerBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || b.Identifier == nil || *b.Identifier == "" {
+	var all map[string]any
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return b, nil, err
+	}
+	_ = json.Unmarshal(raw, &all)
+	for k := range all {
+		if knownResourceServerFields[k] {
+			delete(all, k)
+		}
+	}
+	return b, all, nil
+}
+
+func (e *Emulator) createResourceServer(w http.ResponseWriter, r *http.Request) {
+	b, settings, err := decodeResourceServer(r)
+	if err != nil || b.Identifier == nil || *b.Identifier == "" {
 		badRequest(w, "Payload validation error: 'Missing required property: identifier'.")
 		return
 	}
@@ -48,13 +72,16 @@ func (e *Emulator) createResourceServer(w http.ResponseWriter, r *http.Request) 
 		writeError(w, http.StatusConflict, "", "A resource server with the same identifier already exists")
 		return
 	}
-	rs := &resourceServer{ID: randomHex(12), Identifier: *b.Identifier, Name: deref(b.Name), SigningAlg: "RS256", TokenLife: 86400, Scopes: []scope{}}
-	applyResourceServer(rs, b)
+	rs := &resourceServer{ID: randomHex(12), Identifier: *b.Identifier, Name: deref(b.Name), SigningAlg: "RS256", TokenLife: 86400, Scopes: []scope{}, Settings: resourceServerDefaults()}
+	applyResourceServer(rs, b, settings)
 	e.st.apis[rs.ID] = rs
-	writeJSON(w, http.StatusCreated, rs)
+	writeJSON(w, http.StatusCreated, rs.view())
 }
 
-func applyResourceServer(rs *resourceServer, b resourceServerBody) {
+func applyResourceServer(rs *resourceServer, b resourceServerBody, settings map[string]any) {
+	for k, v := range settings {
+		rs.Settings[k] = v
+	}
 	setString(&rs.Name, b.Name)
 	setString(&rs.SigningAlg, b.SigningAlg)
 	if b.Scopes != nil {
@@ -78,12 +105,14 @@ func (e *Emulator) listResourceServers(w http.ResponseWriter, r *http.Request) {
 		list = append(list, rs)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Identifier < list[j].Identifier })
+	identifiers := q["identifiers"]
+	fields, include := fieldSelection(r)
 	all := make([]map[string]any, 0, len(list))
 	for _, rs := range list {
-		raw, _ := json.Marshal(rs)
-		var m map[string]any
-		_ = json.Unmarshal(raw, &m)
-		all = append(all, m)
+		if len(identifiers) > 0 && !slices.Contains(identifiers, rs.Identifier) {
+			continue
+		}
+		all = append(all, selectFields(rs.view(), fields, include))
 	}
 	e.mu.Unlock()
 	writePage(w, q.Get("include_totals") == "true", "resource_servers", all, page, perPage)
@@ -93,13 +122,13 @@ func (e *Emulator) getResourceServer(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if rs := e.apiByIDOrIdentifier(w, r); rs != nil {
-		writeJSON(w, http.StatusOK, rs)
+		writeJSON(w, http.StatusOK, rs.view())
 	}
 }
 
 func (e *Emulator) updateResourceServer(w http.ResponseWriter, r *http.Request) {
-	var b resourceServerBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+	b, settings, err := decodeResourceServer(r)
+	if err != nil {
 		badRequest(w, "Payload validation error: 'Invalid JSON'.")
 		return
 	}
@@ -110,16 +139,19 @@ func (e *Emulator) updateResourceServer(w http.ResponseWriter, r *http.Request) 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if rs := e.apiByIDOrIdentifier(w, r); rs != nil {
-		applyResourceServer(rs, b)
-		writeJSON(w, http.StatusOK, rs)
+		applyResourceServer(rs, b, settings)
+		writeJSON(w, http.StatusOK, rs.view())
 	}
 }
 
+// deleteResourceServer answers 204 whether or not the API existed, as Auth0 does.
 func (e *Emulator) deleteResourceServer(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if rs := e.apiByIDOrIdentifier(w, r); rs != nil {
-		delete(e.st.apis, rs.ID)
-		w.WriteHeader(http.StatusNoContent)
+	id := r.PathValue("id")
+	if rs := e.apiByIdentifier(id); rs != nil {
+		id = rs.ID
 	}
+	delete(e.st.apis, id)
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -123,7 +123,7 @@ func (e *Emulator) deleteRole(w http.ResponseWriter, r *http.Request) {
 		for _, roles := range e.st.userRoles {
 			delete(roles, ro.ID)
 		}
-		w.WriteHeader(http.StatusOK)
+		writeJSON(w, http.StatusOK, map[string]any{})
 	}
 }
 
@@ -205,7 +205,7 @@ func (e *Emulator) addRolePermissions(w http.ResponseWriter, r *http.Request) {
 			ro.permissions = append(ro.permissions, p)
 		}
 	}
-	w.WriteHeader(http.StatusCreated)
+	writeJSON(w, http.StatusCreated, map[string]any{})
 }
 
 func (e *Emulator) removeRolePermissions(w http.ResponseWriter, r *http.Request) {
@@ -224,7 +224,7 @@ func (e *Emulator) removeRolePermissions(w http.ResponseWriter, r *http.Request)
 		}
 	}
 	ro.permissions = kept
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // getRoleUsers lists a role's members with offset paging, or checkpoint paging when `take` or
@@ -321,7 +321,7 @@ func (e *Emulator) assignRoleUsers(w http.ResponseWriter, r *http.Request) {
 	for _, id := range b.Users {
 		e.grantRole(id, ro.ID)
 	}
-	w.WriteHeader(http.StatusOK)
+	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
 func (e *Emulator) grantRole(userID, roleID string) {
@@ -461,7 +461,7 @@ func (e *Emulator) assignUserPermissions(w http.ResponseWriter, r *http.Request)
 	for _, p := range b.Permissions {
 		e.st.userPerms[u.UserID][p] = true
 	}
-	w.WriteHeader(http.StatusCreated)
+	writeJSON(w, http.StatusCreated, map[string]any{})
 }
 
 func (e *Emulator) removeUserPermissions(w http.ResponseWriter, r *http.Request) {

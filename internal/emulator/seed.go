@@ -67,7 +67,7 @@ func (e *Emulator) Seed(s Seed) error {
 		if e.apiByIdentifier(rs.Identifier) != nil {
 			return fmt.Errorf("resource server %s exists", rs.Identifier)
 		}
-		api := &resourceServer{ID: randomHex(12), Name: rs.Name, Identifier: rs.Identifier, SigningAlg: "RS256", TokenLife: 86400}
+		api := &resourceServer{ID: randomHex(12), Name: rs.Name, Identifier: rs.Identifier, SigningAlg: "RS256", TokenLife: 86400, Settings: resourceServerDefaults()}
 		for _, sc := range rs.Scopes {
 			api.Scopes = append(api.Scopes, scope{Value: sc})
 		}

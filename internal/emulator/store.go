@@ -28,7 +28,9 @@ type user struct {
 	Identities    []identity     `json:"identities"`
 	CreatedAt     string         `json:"created_at"`
 	UpdatedAt     string         `json:"updated_at"`
-	Password      string         `json:"-"`
+	// LastPasswordReset is set when a PATCH changes the password.
+	LastPasswordReset string `json:"last_password_reset,omitempty"`
+	Password          string `json:"-"`
 	// PasswordChanges counts the times a password was set, for tests.
 	PasswordChanges int `json:"-"`
 }
@@ -73,6 +75,36 @@ type resourceServer struct {
 	Scopes     []scope `json:"scopes"`
 	SigningAlg string  `json:"signing_alg"`
 	TokenLife  int     `json:"token_lifetime"`
+	// Settings holds every other field: Auth0's defaults, overridden by what clients sent.
+	Settings map[string]any `json:"settings,omitempty"`
+}
+
+// resourceServerDefaults are the settings Auth0 returns for an API created without them.
+func resourceServerDefaults() map[string]any {
+	return map[string]any{
+		"allow_offline_access": false, "token_lifetime_for_web": 7200.0,
+		"skip_consent_for_verifiable_first_party_clients": true, "enforce_policies": false,
+		"token_dialect": "access_token",
+	}
+}
+
+// view renders the API as the Management API returns it.
+func (rs *resourceServer) view() map[string]any {
+	out := map[string]any{}
+	for k, v := range rs.Settings {
+		out[k] = v
+	}
+	out["id"], out["name"], out["identifier"], out["signing_alg"], out["token_lifetime"] = rs.ID, rs.Name, rs.Identifier, rs.SigningAlg, rs.TokenLife
+	scopes := make([]any, 0, len(rs.Scopes))
+	for _, s := range rs.Scopes {
+		m := map[string]any{"value": s.Value}
+		if s.Description != "" {
+			m["description"] = s.Description
+		}
+		scopes = append(scopes, m)
+	}
+	out["scopes"] = scopes
+	return out
 }
 
 // state is everything the tenant holds. It is guarded by Emulator.mu.

@@ -329,6 +329,9 @@ func (e *Emulator) patchUser(w http.ResponseWriter, r *http.Request) {
 	u.AppMetadata = MergeMetadata(u.AppMetadata, appMeta)
 	now := e.cfg.Now()
 	u.UpdatedAt = timestamp(now)
+	if b.Password != nil {
+		u.LastPasswordReset = u.UpdatedAt
+	}
 	e.st.recordForSearch(u.UserID, u, now, e.cfg.SearchIndexLag)
 	writeJSON(w, http.StatusOK, u.view(nil, true))
 }
@@ -441,6 +444,11 @@ func (u *user) view(fields []string, include bool) map[string]any {
 	raw, _ := json.Marshal(u)
 	var m map[string]any
 	_ = json.Unmarshal(raw, &m)
+	return selectFields(m, fields, include)
+}
+
+// selectFields keeps (include) or drops the named fields of a rendered object.
+func selectFields(m map[string]any, fields []string, include bool) map[string]any {
 	if len(fields) == 0 {
 		return m
 	}

@@ -1,0 +1,165 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// httpTenant is an emulator over plain HTTP with a token for the all-scopes client.
+type httpTenant struct {
+	*Emulator
+	base  string
+	token string
+	t     *testing.T
+}
+
+func startHTTP(t *testing.T, cfg Config) *httpTenant {
+	t.Helper()
+	if cfg.Clients == nil {
+		cfg.Clients = map[string]Client{"app": {Secret: "s"}}
+	}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := e.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	h := &httpTenant{Emulator: e, base: base, t: t}
+	u, _ := url.Parse(base)
+	resp, body := h.do("POST", "/oauth/token", fmt.Sprintf(`{"grant_type":"client_credentials","client_id":"app","client_secret":"s","audience":"https://%s/api/v2/"}`, u.Host))
+	if resp.StatusCode != 200 {
+		t.Fatalf("token: %d %s", resp.StatusCode, body)
+	}
+	var tok struct{ AccessToken string `json:"access_token"` }
+	_ = json.Unmarshal([]byte(body), &tok)
+	h.token = tok.AccessToken
+	return h
+}
+
+func (h *httpTenant) do(method, path, body string) (*http.Response, string) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err.Error()
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp, string(raw)
+}
+
+const createBody = `{"connection":"Username-Password-Authentication","email":"%s","password":"Str0ng-Passw0rd"}`
+
+func TestRateLimitHeadersAnd429(t *testing.T) {
+	h := startHTTP(t, Config{RateLimit: RateLimit{PerSecond: 5}})
+	// Align to the start of a second so that the window does not roll over mid-test.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	var statuses []int
+	var last *http.Response
+	var lastBody string
+	for range 8 {
+		last, lastBody = h.do("GET", "/api/v2/users/auth0%7Cnobody", "")
+		statuses = append(statuses, last.StatusCode)
+	}
+	if statuses[0] == 429 || statuses[len(statuses)-1] != 429 {
+		t.Fatalf("statuses = %v: want 404s then 429s", statuses)
+	}
+	if last.Header.Get("X-Ratelimit-Limit") != "5" || last.Header.Get("X-Ratelimit-Remaining") != "0" || last.Header.Get("X-Ratelimit-Reset") == "" {
+		t.Errorf("headers = %v", last.Header)
+	}
+	var e apiError
+	_ = json.Unmarshal([]byte(lastBody), &e)
+	if e.StatusCode != 429 || e.ErrorCode != "too_many_requests" {
+		t.Errorf("429 body = %s", lastBody)
+	}
+	if h.Counters()["GET /api/v2/users/{id}"][429] == 0 {
+		t.Errorf("counters = %v", h.Counters())
+	}
+}
+
+func TestLostResponseCommitsTheWrite(t *testing.T) {
+	h := startHTTP(t, Config{})
+	h.LoseNextResponses("POST /api/v2/users", 1)
+	resp, body := h.do("POST", "/api/v2/users", fmt.Sprintf(createBody, "lost@example.com"))
+	if resp != nil {
+		t.Fatalf("the response arrived: %d %s", resp.StatusCode, body)
+	}
+	if got := h.UsersByEmail("lost@example.com"); len(got) != 1 {
+		t.Fatalf("the write did not commit: %v", got)
+	}
+	resp, _ = h.do("POST", "/api/v2/users", fmt.Sprintf(createBody, "lost@example.com"))
+	if resp.StatusCode != 409 {
+		t.Fatalf("retry = %d, want 409", resp.StatusCode)
+	}
+}
+
+func TestInjectedErrors(t *testing.T) {
+	h := startHTTP(t, Config{})
+	h.SetFaults(Faults{ErrorRate: 1, ErrorStatus: 503, Routes: []string{"GET /api/v2/users/{id}"}})
+	if resp, _ := h.do("GET", "/api/v2/users/auth0%7Cx", ""); resp.StatusCode != 503 {
+		t.Fatalf("status = %d, want 503", resp.StatusCode)
+	}
+	if resp, _ := h.do("GET", "/api/v2/users-by-email?email=x@y.z", ""); resp.StatusCode != 200 {
+		t.Fatalf("a route without faults answered %d", resp.StatusCode)
+	}
+}
+
+func TestSearchIndexLags(t *testing.T) {
+	h := startHTTP(t, Config{SearchIndexLag: 300 * time.Millisecond})
+	h.do("POST", "/api/v2/users", fmt.Sprintf(createBody, "lag@example.com"))
+	_, body := h.do("GET", "/api/v2/users?q="+url.QueryEscape(`email:"lag@example.com"`)+"&search_engine=v3", "")
+	if body != "[]\n" {
+		t.Fatalf("search before the lag = %s, want []", body)
+	}
+	if _, body := h.do("GET", "/api/v2/users-by-email?email=lag@example.com", ""); !strings.Contains(body, "lag@example.com") {
+		t.Fatalf("users-by-email must not lag: %s", body)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if _, body := h.do("GET", "/api/v2/users?q="+url.QueryEscape(`email:"lag@example.com"`)+"&search_engine=v3", ""); !strings.Contains(body, "lag@example.com") {
+		t.Fatalf("search after the lag = %s", body)
+	}
+}
+
+func TestPagingLimits(t *testing.T) {
+	h := startHTTP(t, Config{})
+	for _, tc := range []struct {
+		name, query string
+		status      int
+	}{
+		{"per_page above 100 is refused", "per_page=101", 400},
+		{"the 1000-result window is enforced", "page=10&per_page=100", 400},
+		{"the last page of the window is allowed", "page=9&per_page=100", 200},
+		{"an unparsable query is refused", "q=" + url.QueryEscape("(email:a"), 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp, body := h.do("GET", "/api/v2/users?"+tc.query, ""); resp.StatusCode != tc.status {
+				t.Errorf("status = %d (%s), want %d", resp.StatusCode, body, tc.status)
+			}
+		})
+	}
+}
+
+func TestAuthErrors(t *testing.T) {
+	h := startHTTP(t, Config{})
+	h.token = ""
+	if resp, _ := h.do("GET", "/api/v2/users", ""); resp.StatusCode != 401 {
+		t.Errorf("no token: %d", resp.StatusCode)
+	}
+	h.token = "not.a.jwt"
+	if resp, _ := h.do("GET", "/api/v2/users", ""); resp.StatusCode != 401 {
+		t.Errorf("bad token: %d", resp.StatusCode)
+	}
+}
