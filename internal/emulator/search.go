@@ -66,17 +66,34 @@ func (n termNode) match(u *user) bool {
 		fields = defaultFields
 	}
 	for _, f := range fields {
-		for _, v := range values(fieldValue(u, f)) {
-			s := v
-			if f != "user_id" {
-				s = strings.ToLower(v)
+		v := fieldValue(u, f)
+		if s, ok := v.(string); ok { // the common case, without allocating
+			if n.matchString(f, s) {
+				return true
 			}
-			if n.prefix && strings.HasPrefix(s, n.value) || !n.prefix && s == n.value {
+			continue
+		}
+		for _, s := range values(v) {
+			if n.matchString(f, s) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// matchString compares one value: user ids exactly, everything else ignoring case.
+func (n termNode) matchString(field, s string) bool {
+	if field == "user_id" {
+		if n.prefix {
+			return strings.HasPrefix(s, n.value)
+		}
+		return s == n.value
+	}
+	if n.prefix {
+		return len(s) >= len(n.value) && strings.EqualFold(s[:len(n.value)], n.value)
+	}
+	return strings.EqualFold(s, n.value)
 }
 
 func (n rangeNode) match(u *user) bool {
@@ -205,6 +222,15 @@ func onlyUserIDs(n node) ([]string, bool) {
 		return ids, true
 	}
 	return nil, false
+}
+
+// onlyEmail recognises `email:"a@b.c"` (exact, not a prefix).
+func onlyEmail(n node) (string, bool) {
+	t, ok := n.(termNode)
+	if !ok || t.field != "email" || t.prefix {
+		return "", false
+	}
+	return t.value, true
 }
 
 // raw is the term's value as written; user ids are case-sensitive, so the lookup uses the

@@ -119,6 +119,16 @@ type state struct {
 	userPerms map[string]map[permissionRef]bool
 	// searchView is what the lagging search index shows: user id -> (snapshot, visible from).
 	searchView map[string][]indexed
+	// indexVersion counts search index writes; searchCache holds the sorted visible users for
+	// one version until the next pending snapshot becomes visible.
+	indexVersion int64
+	searchCache  searchCache
+}
+
+type searchCache struct {
+	version    int64
+	validUntil time.Time
+	users      []*user
 }
 
 type indexed struct {
@@ -192,27 +202,42 @@ func (s *state) recordForSearch(id string, u *user, now time.Time, lag time.Dura
 		views = views[1:]
 	}
 	s.searchView[id] = append(views, indexed{user: snap, visible: now.Add(lag)})
+	s.indexVersion++
 }
 
-// searchable returns the users as the search index shows them at now, sorted by user id.
+// searchable returns the users as the search index shows them at now, sorted by user id. The
+// sorted list is cached until the index changes or a lagging snapshot becomes visible, so that
+// searches over a large, quiet tenant do not sort it every time.
 func (s *state) searchable(now time.Time) []*user {
+	c := &s.searchCache
+	if c.users != nil && c.version == s.indexVersion && now.Before(c.validUntil) {
+		return c.users
+	}
 	out := make([]*user, 0, len(s.searchView))
-	for id, views := range s.searchView {
+	validUntil := now.Add(time.Hour)
+	for _, views := range s.searchView {
 		var visible *user
-		found := false
 		for _, v := range views {
 			if v.visible.After(now) {
+				validUntil = minTime(validUntil, v.visible)
 				break
 			}
-			visible, found = v.user, true
+			visible = v.user
 		}
-		if found && visible != nil {
+		if visible != nil {
 			out = append(out, visible)
 		}
-		_ = id
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
+	*c = searchCache{version: s.indexVersion, validUntil: validUntil, users: out}
 	return out
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func (u *user) clone() *user {
@@ -259,4 +284,19 @@ func (s *state) visible(id string, now time.Time) *user {
 		out = v.user
 	}
 	return out
+}
+
+// byEmailAll returns the ids of users the search index may show with this email: the current
+// owners, plus, while writes lag, every user with a pending snapshot (it may have had the email).
+func (s *state) byEmailAll(email string, lag time.Duration) []string {
+	ids := append([]string(nil), s.byEmail[strings.ToLower(email)]...)
+	if lag == 0 {
+		return ids
+	}
+	for id, views := range s.searchView {
+		if len(views) > 1 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }

@@ -231,6 +231,17 @@ func (e *Emulator) search(query node) []*user {
 		sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
 		return out
 	}
+	if email, ok := onlyEmail(query); ok {
+		// An exact email is answered from the email index, subject to the same lag.
+		var out []*user
+		for _, id := range e.st.byEmailAll(email, e.cfg.SearchIndexLag) {
+			if u := e.st.visible(id, now); u != nil && strings.EqualFold(u.Email, email) {
+				out = append(out, u)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].UserID < out[j].UserID })
+		return out
+	}
 	var out []*user
 	for _, u := range e.st.searchable(now) {
 		if query == nil || query.match(u) {
