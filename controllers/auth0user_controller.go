@@ -163,4 +163,3 @@ func resyncOf(spec *metav1.Duration, fallback time.Duration) time.Duration {
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/10+1))
 }
-

@@ -84,8 +84,8 @@ var _ = BeforeSuite(func() {
 
 	tenant, err = emulator.New(emulator.Config{
 		Clients: map[string]emulator.Client{
-			testClientID:   {Secret: testClientSecret},
-			"read-only":    {Secret: "read-only-secret", Scopes: []string{"read:users"}},
+			testClientID: {Secret: testClientSecret},
+			"read-only":  {Secret: "read-only-secret", Scopes: []string{"read:users"}},
 		},
 	})
 	Expect(err).NotTo(HaveOccurred())

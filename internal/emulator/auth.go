@@ -24,7 +24,7 @@ var allScopes = []string{
 }
 
 var (
-	keyOnce sync.Once
+	keyOnce   sync.Once
 	sharedKey *rsa.PrivateKey
 	keyErr    error
 )

@@ -39,7 +39,9 @@ func startHTTP(t *testing.T, cfg Config) *httpTenant {
 	if resp.StatusCode != 200 {
 		t.Fatalf("token: %d %s", resp.StatusCode, body)
 	}
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	_ = json.Unmarshal([]byte(body), &tok)
 	h.token = tok.AccessToken
 	return h

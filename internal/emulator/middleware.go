@@ -135,7 +135,6 @@ func dropConnection(w http.ResponseWriter) {
 	}
 }
 
-
 // Faults are injected into requests. Rates are fractions (0..1) of matching requests.
 type Faults struct {
 	// Routes limits the faults to these route patterns ("POST /api/v2/users"); empty: all.
@@ -152,9 +151,9 @@ type Faults struct {
 }
 
 type faultInjector struct {
-	mu       sync.Mutex
-	f        Faults
-	rnd      *rand.Rand
+	mu            sync.Mutex
+	f             Faults
+	rnd           *rand.Rand
 	pendingLosses map[string]int
 }
 
@@ -273,13 +272,13 @@ type RateLimit struct {
 }
 
 type rateLimiter struct {
-	mu          sync.Mutex
-	cfg         RateLimit
-	now         func() time.Time
-	secWindow   int64
-	secCount    int
-	minWindow   int64
-	minCount    int
+	mu        sync.Mutex
+	cfg       RateLimit
+	now       func() time.Time
+	secWindow int64
+	secCount  int
+	minWindow int64
+	minCount  int
 }
 
 func newRateLimiter(cfg RateLimit, now func() time.Time) *rateLimiter {
