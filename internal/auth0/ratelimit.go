@@ -23,7 +23,6 @@ type limiter struct {
 	limit     int
 	remaining int
 	reset     time.Time
-	inFlight  int
 
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
@@ -37,7 +36,7 @@ func newLimiter(requestsPerSecond, reserve float64) *limiter {
 	return l
 }
 
-// wait blocks until a request may start, and counts it in flight; done must follow.
+// wait blocks until a request may start; done must follow with the response's headers.
 func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 	var waited time.Duration
 	for {
@@ -45,7 +44,9 @@ func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 		now := l.now()
 		var until time.Time
 		if l.seen && now.Before(l.reset) {
-			budget := l.remaining - int(l.reserve*float64(l.limit)+0.5) - l.inFlight
+			// remaining is decremented for every request sent, so it already accounts for the
+			// ones in flight until their responses bring fresher figures.
+			budget := l.remaining - int(l.reserve*float64(l.limit)+0.5)
 			if budget <= 0 {
 				until = l.reset
 			}
@@ -60,7 +61,6 @@ func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 			until = slot
 		}
 		if !until.After(now) {
-			l.inFlight++
 			if l.seen {
 				l.remaining--
 			}
@@ -74,11 +74,7 @@ func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 		}
 		waited += d
 		if !l.seen && l.interval > 0 {
-			// The static slot was reserved above; take it.
-			l.mu.Lock()
-			l.inFlight++
-			l.mu.Unlock()
-			return waited, nil
+			return waited, nil // the static slot was reserved above
 		}
 	}
 }
@@ -87,7 +83,6 @@ func (l *limiter) wait(ctx context.Context) (time.Duration, error) {
 func (l *limiter) done(h http.Header) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.inFlight--
 	limit, errL := strconv.Atoi(h.Get("X-Ratelimit-Limit"))
 	remaining, errR := strconv.Atoi(h.Get("X-Ratelimit-Remaining"))
 	reset, errT := strconv.ParseInt(h.Get("X-Ratelimit-Reset"), 10, 64)

@@ -314,10 +314,10 @@ func fromSDKUser(u *management.User) *User {
 		Blocked:       u.Blocked,
 	}
 	if u.UserMetadata != nil {
-		out.UserMetadata = *u.UserMetadata
+		out.UserMetadata = withoutNulls(*u.UserMetadata)
 	}
 	if u.AppMetadata != nil {
-		out.AppMetadata = *u.AppMetadata
+		out.AppMetadata = withoutNulls(*u.AppMetadata)
 	}
 	for _, id := range u.Identities {
 		out.Identities = append(out.Identities, Identity{Connection: id.GetConnection(), Provider: id.GetProvider(), IsSocial: id.GetIsSocial()})
@@ -351,9 +351,27 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
+// metadataPtr hands the SDK a copy: it decodes the response into the same map, which must not
+// write into the caller's.
 func metadataPtr(m map[string]any) *map[string]any {
 	if m == nil {
 		return nil
 	}
-	return &m
+	c := make(map[string]any, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return &c
+}
+
+// withoutNulls drops keys whose value is null. Auth0 never stores a null (it deletes the key),
+// but the SDK decodes an update's response into the request's map, where the nulls we sent
+// remain.
+func withoutNulls(m map[string]any) map[string]any {
+	for k, v := range m {
+		if v == nil {
+			delete(m, k)
+		}
+	}
+	return m
 }
