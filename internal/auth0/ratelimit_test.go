@@ -10,8 +10,8 @@ import (
 
 // fakeClock lets the limiter's waits be checked without sleeping.
 type fakeClock struct {
-	now    time.Time
-	slept  []time.Duration
+	now   time.Time
+	slept []time.Duration
 }
 
 func (c *fakeClock) Now() time.Time { return c.now }
