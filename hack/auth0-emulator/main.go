@@ -30,8 +30,24 @@ func (c clientFlags) Set(v string) error {
 	return nil
 }
 
+// classFlags parses --rate-limit-class CLASS=PER_SECOND/PER_MINUTE (0 for no limit).
+type classFlags map[string]emulator.RateLimit
+
+func (c classFlags) String() string { return fmt.Sprintf("%d classes", len(c)) }
+
+func (c classFlags) Set(v string) error {
+	class, limits, ok := strings.Cut(v, "=")
+	var rl emulator.RateLimit
+	if _, err := fmt.Sscanf(limits, "%d/%d", &rl.PerSecond, &rl.PerMinute); !ok || err != nil {
+		return fmt.Errorf("want CLASS=PER_SECOND/PER_MINUTE, e.g. search=10/0")
+	}
+	c[class] = rl
+	return nil
+}
+
 func main() {
 	clients := clientFlags{}
+	classes := classFlags{}
 	listen := flag.String("listen", "127.0.0.1:8080", "address to serve on")
 	caOut := flag.String("tls-ca-out", "", "serve HTTPS with a freshly generated CA, and write the CA's PEM to this file")
 	domain := flag.String("domain", "", "tenant domain for the token audience https://DOMAIN/api/v2/ (default: the Host of each request)")
@@ -43,9 +59,11 @@ func main() {
 	faultStatus := flag.Int("fault-status", 503, "status of injected errors (500, 503 or 429)")
 	faultLatency := flag.Duration("fault-latency", 0, "latency added to every request")
 	lostRate := flag.Float64("lost-response-rate", 0, "fraction of successful writes whose response is lost after the write committed")
+	lostAs504 := flag.Bool("lost-response-504", false, "answer lost responses with 504 instead of dropping the connection")
 	lag := flag.Duration("search-index-lag", 0, "delay before writes show in users search")
 	quiet := flag.Bool("quiet", false, "do not log each request")
 	flag.Var(clients, "client", "ID:SECRET of a client with every scope (repeatable)")
+	flag.Var(classes, "rate-limit-class", "CLASS=PER_SECOND/PER_MINUTE limit for an endpoint class: token, users, users-by-email, search, roles, resource-servers (repeatable)")
 	flag.Parse()
 
 	if len(clients) == 0 {
@@ -54,10 +72,10 @@ func main() {
 	cfg := emulator.Config{
 		Domain:         *domain,
 		Clients:        clients,
-		RateLimit:      emulator.RateLimit{PerSecond: *perSecond, PerMinute: *perMinute},
+		RateLimit:      emulator.RateLimit{PerSecond: *perSecond, PerMinute: *perMinute, Classes: classes},
 		SearchIndexLag: *lag,
 		StateFile:      *stateFile,
-		Faults:         emulator.Faults{ErrorRate: *faultRate, ErrorStatus: *faultStatus, Latency: *faultLatency, LostResponseRate: *lostRate},
+		Faults:         emulator.Faults{ErrorRate: *faultRate, ErrorStatus: *faultStatus, Latency: *faultLatency, LostResponseRate: *lostRate, LostAs504: *lostAs504},
 	}
 	if !*quiet {
 		// One line per request: method, path, status and duration; never a body or a header.

@@ -165,3 +165,30 @@ func TestAuthErrors(t *testing.T) {
 		t.Errorf("bad token: %d", resp.StatusCode)
 	}
 }
+
+func TestPerClassRateLimit(t *testing.T) {
+	h := startHTTP(t, Config{RateLimit: RateLimit{Classes: map[string]RateLimit{"search": {PerMinute: 2}}}})
+	var statuses []int
+	for range 3 {
+		resp, _ := h.do("GET", "/api/v2/users?q=x", "")
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != 200 || statuses[1] != 200 || statuses[2] != 429 {
+		t.Errorf("search statuses = %v, want 200 200 429", statuses)
+	}
+	if resp, _ := h.do("GET", "/api/v2/users/auth0%7Cx", ""); resp.StatusCode != 404 {
+		t.Errorf("a read outside the class answered %d", resp.StatusCode)
+	}
+}
+
+func TestLostResponseAs504(t *testing.T) {
+	h := startHTTP(t, Config{Faults: Faults{LostAs504: true}})
+	h.LoseNextResponses("POST /api/v2/users", 1)
+	resp, _ := h.do("POST", "/api/v2/users", fmt.Sprintf(createBody, "gw@example.com"))
+	if resp == nil || resp.StatusCode != 504 {
+		t.Fatalf("response = %v, want 504", resp)
+	}
+	if len(h.UsersByEmail("gw@example.com")) != 1 {
+		t.Fatal("the write did not commit")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -68,6 +69,10 @@ func (e *Emulator) pipeline(route string, scopes []string, h http.HandlerFunc) h
 			e.cfg.Logf("%s %s %d %s", r.Method, r.URL.EscapedPath(), rec.status, time.Since(start).Round(time.Microsecond))
 		}
 		if lose {
+			if e.faults.lostAs504() {
+				writeError(w, http.StatusGatewayTimeout, "", "Gateway Timeout")
+				return
+			}
 			dropConnection(w)
 			return
 		}
@@ -146,6 +151,9 @@ type Faults struct {
 	Latency time.Duration
 	// LostResponseRate of successful writes whose response is lost after the write committed.
 	LostResponseRate float64
+	// LostAs504 answers a lost response with 504 Gateway Timeout instead of dropping the
+	// connection.
+	LostAs504 bool
 	// Seed makes the random choices repeatable; 0 uses a fixed default.
 	Seed uint64
 }
@@ -178,6 +186,12 @@ func (fi *faultInjector) set(f Faults) {
 		seed = 42
 	}
 	fi.rnd = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+}
+
+func (fi *faultInjector) lostAs504() bool {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	return fi.f.LostAs504
 }
 
 func (fi *faultInjector) loseNext(route string, n int) {
@@ -265,16 +279,44 @@ func (c *counters) reset() {
 	c.mu.Unlock()
 }
 
-// RateLimit models a tenant's Management API limits as fixed windows.
+// RateLimit models a tenant's Management API limits as fixed windows: global buckets, and
+// optionally tighter ones per endpoint class.
 type RateLimit struct {
 	PerSecond int
 	PerMinute int
+	// Classes limits endpoint classes on top of the global buckets, e.g. {"search": {PerSecond:
+	// 10}}. Classes: token, users, users-by-email, search, roles, resource-servers.
+	Classes map[string]RateLimit
+}
+
+// routeClass is the endpoint class of a route pattern, for per-class rate limits.
+func routeClass(route string) string {
+	switch {
+	case route == "POST /oauth/token":
+		return "token"
+	case route == "GET /api/v2/users":
+		return "search"
+	case strings.Contains(route, "/users-by-email"):
+		return "users-by-email"
+	case strings.Contains(route, "/api/v2/roles"):
+		return "roles"
+	case strings.Contains(route, "/api/v2/resource-servers"):
+		return "resource-servers"
+	default:
+		return "users"
+	}
 }
 
 type rateLimiter struct {
-	mu        sync.Mutex
+	mu      sync.Mutex
+	now     func() time.Time
+	global  *windows
+	classes map[string]*windows
+}
+
+// windows counts requests in the current second and minute against one pair of limits.
+type windows struct {
 	cfg       RateLimit
-	now       func() time.Time
 	secWindow int64
 	secCount  int
 	minWindow int64
@@ -282,34 +324,71 @@ type rateLimiter struct {
 }
 
 func newRateLimiter(cfg RateLimit, now func() time.Time) *rateLimiter {
-	return &rateLimiter{cfg: cfg, now: now}
+	l := &rateLimiter{now: now, global: &windows{cfg: cfg}, classes: map[string]*windows{}}
+	for class, c := range cfg.Classes {
+		l.classes[class] = &windows{cfg: c}
+	}
+	return l
 }
 
 // take counts a request and returns whether it is allowed, with the values of Auth0's headers
-// for the tightest window: limit, remaining, and reset (unix seconds).
+// for the tightest bucket that applies: limit, remaining, and reset (unix seconds).
 func (l *rateLimiter) take(route string) (bool, int, int, int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	sec, minute := now.Unix(), now.Unix()/60
-	if sec != l.secWindow {
-		l.secWindow, l.secCount = sec, 0
+	buckets := []*windows{l.global}
+	if w, ok := l.classes[routeClass(route)]; ok {
+		buckets = append(buckets, w)
 	}
-	if minute != l.minWindow {
-		l.minWindow, l.minCount = minute, 0
+	allowed := true
+	for _, w := range buckets {
+		w.roll(now)
+		allowed = allowed && w.allows()
 	}
-	if l.cfg.PerSecond == 0 && l.cfg.PerMinute == 0 {
-		return true, 1000, 999, sec + 1
-	}
-	allowed := (l.cfg.PerSecond == 0 || l.secCount < l.cfg.PerSecond) && (l.cfg.PerMinute == 0 || l.minCount < l.cfg.PerMinute)
 	if allowed {
-		l.secCount++
-		l.minCount++
+		for _, w := range buckets {
+			w.secCount++
+			w.minCount++
+		}
 	}
-	// Report the window closest to exhaustion, as Auth0 reports the bucket that limits.
-	limit, remaining, reset := l.cfg.PerSecond, l.cfg.PerSecond-l.secCount, sec+1
-	if l.cfg.PerMinute > 0 && (l.cfg.PerSecond == 0 || l.cfg.PerMinute-l.minCount < remaining) {
-		limit, remaining, reset = l.cfg.PerMinute, l.cfg.PerMinute-l.minCount, (minute+1)*60
+	limit, remaining, reset := 1000, 999, now.Unix()+1
+	first := true
+	for _, w := range buckets {
+		for _, b := range w.report(now) {
+			if first || b.remaining < remaining {
+				limit, remaining, reset, first = b.limit, b.remaining, b.reset, false
+			}
+		}
 	}
 	return allowed, limit, max(remaining, 0), reset
+}
+
+func (w *windows) roll(now time.Time) {
+	if sec := now.Unix(); sec != w.secWindow {
+		w.secWindow, w.secCount = sec, 0
+	}
+	if minute := now.Unix() / 60; minute != w.minWindow {
+		w.minWindow, w.minCount = minute, 0
+	}
+}
+
+func (w *windows) allows() bool {
+	return (w.cfg.PerSecond == 0 || w.secCount < w.cfg.PerSecond) && (w.cfg.PerMinute == 0 || w.minCount < w.cfg.PerMinute)
+}
+
+type bucketState struct {
+	limit, remaining int
+	reset            int64
+}
+
+func (w *windows) report(now time.Time) []bucketState {
+	var out []bucketState
+	if w.cfg.PerSecond > 0 {
+		out = append(out, bucketState{w.cfg.PerSecond, w.cfg.PerSecond - w.secCount, now.Unix() + 1})
+	}
+	if w.cfg.PerMinute > 0 {
+		out = append(out, bucketState{w.cfg.PerMinute, w.cfg.PerMinute - w.minCount, (now.Unix()/60 + 1) * 60})
+	}
+	return out
 }
