@@ -16,6 +16,7 @@ import (
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/conditions"
+	"github.com/usersync/auth0-operator/internal/emulator"
 )
 
 func jsonValue(v any) apiextensionsv1.JSON {
@@ -235,6 +236,23 @@ var _ = Describe("Auth0User", func() {
 		got := stalledUser(u, conditions.ReasonAuth0Rejected)
 		Expect(condition(got.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring("create:users"))
 		Expect(emuUsersByEmail("judy@example.com")).To(BeEmpty())
+	})
+
+	It("stalls with Auth0's message on a field a social connection cannot change, without a hot loop", func() {
+		id, err := tenant.CreateUser(emulator.SeedUser{Email: "social@example.com", Connection: "google-oauth2"})
+		Expect(err).NotTo(HaveOccurred())
+		u := newUser(ns, "social", "social@example.com")
+		u.Spec.Connection = "google-oauth2"
+		u.Spec.PasswordSecretRef = nil
+		u.Spec.AdoptExisting = true
+		u.Spec.Username = "cannot-change"
+		Expect(k8s.Create(ctx, u)).To(Succeed())
+		got := stalledUser(u, conditions.ReasonAuth0Rejected)
+		Expect(condition(got.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring("Cannot update username for non-database connections"))
+		Expect(got.Status.UserID).To(Equal(id))
+		calls := emuCallsFor(func() { time.Sleep(3 * resync) }, id)
+		GinkgoWriter.Printf("a stalled social user over 3 resyncs: %+v\n", calls)
+		Expect(calls.reads + calls.writes).To(BeNumerically("<=", 2*4), "at most a read and a write per resync")
 	})
 
 	It("stalls until a missing tenant Secret appears", func() {

@@ -104,6 +104,7 @@ func stalledUser(obj client.Object, reason string) *v1alpha1.Auth0User {
 
 func seed() emulator.Seed {
 	return emulator.Seed{
+		Connections: []emulator.Connection{{Name: "google-oauth2", Strategy: "google-oauth2"}},
 		ResourceServers: []emulator.SeedResourceServer{
 			{Name: "Reports API", Identifier: "https://api.example.com", Scopes: []string{"read:reports", "write:reports"}},
 		},
