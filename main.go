@@ -25,6 +25,7 @@ import (
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/controllers"
 	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/metrics"
 )
 
 var scheme = runtime.NewScheme()
@@ -110,9 +111,13 @@ func run(o options) error {
 		Provider: auth0.NewProvider(auth0.ProviderOptions{
 			RequestsPerSecond: o.auth0RequestsPerSecond,
 			Reserve:           o.auth0Reserve,
+			Observer:          metrics.Observer{},
 		}),
 	}); err != nil {
 		return err
+	}
+	if err := metrics.RegisterManagedUsers(mgr.GetClient()); err != nil {
+		return fmt.Errorf("cannot register metrics: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("cannot add health check: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/grants"
+	"github.com/usersync/auth0-operator/internal/metrics"
 )
 
 // recordBindingStatus computes the binding's status from the pass: per subject what it now
@@ -47,6 +48,7 @@ func (r *Auth0RoleBindingReconciler) recordBindingStatus(s *bindingScope, plans 
 	}
 	message := fmt.Sprintf("grants removed in Auth0: %s; %s", driftFields(drift), action)
 	conditions.Drifted(&st.Conditions, s.obj.Generation, true, message)
+	metrics.DriftDetected.WithLabelValues("Auth0RoleBinding").Inc()
 	if driftFields(drift) != previous {
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, conditions.ReasonDriftDetected, "Observe", "%s", message)
 	}

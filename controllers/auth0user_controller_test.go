@@ -252,7 +252,7 @@ var _ = Describe("Auth0User", func() {
 		Expect(got.Status.UserID).To(Equal(id))
 		calls := emuCallsFor(func() { time.Sleep(3 * resync) }, id)
 		GinkgoWriter.Printf("a stalled social user over 3 resyncs: %+v\n", calls)
-		Expect(calls.reads + calls.writes).To(BeNumerically("<=", 2*4), "at most a read and a write per resync")
+		Expect(calls.reads+calls.writes).To(BeNumerically("<=", 2*4), "at most a read and a write per resync")
 	})
 
 	It("stalls until a missing tenant Secret appears", func() {

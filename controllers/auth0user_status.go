@@ -8,6 +8,7 @@ import (
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/conditions"
+	"github.com/usersync/auth0-operator/internal/metrics"
 )
 
 // recordDrift puts the drift of the latest observation into status and the Drifted condition,
@@ -28,6 +29,7 @@ func (r *Auth0UserReconciler) recordDrift(obj *v1alpha1.Auth0User, entries []v1a
 	}
 	message := fmt.Sprintf("Auth0 differs from the spec in %s; %s", current, action)
 	conditions.Drifted(&st.Conditions, obj.Generation, true, message)
+	metrics.DriftDetected.WithLabelValues("Auth0User").Inc()
 	if current != previous {
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, conditions.ReasonDriftDetected, "Observe", "%s", message)
 	}

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -313,6 +314,9 @@ func demoSeed() emulator.Seed {
 			{Name: "platform-admin", Description: "Platform administrators", Permissions: []string{demoAPI + " write:reports"}},
 			{Name: "reports-viewer", Description: "Read-only access to reports", Permissions: []string{demoAPI + " read:reports"}},
 		},
+		// A user that exists in the tenant before the operator, bound by email in the samples.
+		Users: []emulator.SeedUser{{Email: "carol@example.com", Name: "Carol Existing", Password: "Pre-Existing-Pass-1",
+			UserMetadata: map[string]any{"theme": "dark"}}},
 	}
 }
 
@@ -343,6 +347,33 @@ func verifyTenant(ctx context.Context, k8s client.Client, tenant *emulator.Emula
 			return fmt.Errorf("user %s: owner marker is %v", u.Name, app["usersync_owner"])
 		}
 	}
-	fmt.Printf("the emulated tenant holds the %d declared users with their metadata\n", len(users.Items))
+	bindings := &v1alpha1.Auth0RoleBindingList{}
+	if err := k8s.List(ctx, bindings, client.InNamespace(namespace)); err != nil {
+		return err
+	}
+	granted := 0
+	for _, b := range bindings.Items {
+		for _, sub := range b.Status.Subjects {
+			held := tenant.UserRoleIDs(sub.UserID)
+			for _, ref := range b.Spec.Roles {
+				id := ref.ID
+				if id == "" {
+					id = tenant.RoleID(ref.Name)
+				}
+				if !slices.Contains(held, id) {
+					return fmt.Errorf("binding %s: %s does not hold role %s", b.Name, sub.Subject, ref.Name+ref.ID)
+				}
+				granted++
+			}
+			perms := tenant.UserPermissions(sub.UserID)
+			for _, p := range b.Spec.Permissions {
+				if !slices.Contains(perms, p.ResourceServerIdentifier+" "+p.Name) {
+					return fmt.Errorf("binding %s: %s lacks permission %s", b.Name, sub.Subject, p.Name)
+				}
+				granted++
+			}
+		}
+	}
+	fmt.Printf("the emulated tenant holds the %d declared users with their metadata, and the %d declared grants\n", len(users.Items), granted)
 	return nil
 }
