@@ -1,5 +1,6 @@
 // Command auth0-operator runs the manager that reconciles Auth0User and Auth0RoleBinding
-// objects against the Auth0 Management API.
+// objects against the Auth0 Management API. `auth0-operator export` writes Auth0User YAML for
+// existing users of a tenant (see export.go).
 package main
 
 import (
@@ -49,6 +50,13 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "export" {
+		if err := runExport(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "export:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var o options
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", "0", "Address the metrics endpoint binds to, e.g. :8443 (HTTPS) or :8080 (HTTP); 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")

@@ -1,0 +1,69 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/usersync/auth0-operator/internal/auth0"
+)
+
+func TestUniqueName(t *testing.T) {
+	seen := map[string]int{}
+	tests := []struct{ email, want string }{
+		{"Jane.Doe@example.com", "jane-doe"},
+		{"jane.doe@other.org", "jane-doe-2"},
+		{"+++@example.com", "user"},
+	}
+	for _, tt := range tests {
+		if got := uniqueName(tt.email, seen); got != tt.want {
+			t.Errorf("uniqueName(%q) = %q, want %q", tt.email, got, tt.want)
+		}
+	}
+}
+
+// fakeSearch answers SearchUsers with fixed users and records claims.
+type fakeSearch struct {
+	auth0.Client
+	users   []*auth0.User
+	claimed map[string]any
+}
+
+func (f *fakeSearch) SearchUsers(context.Context, string, int) ([]*auth0.User, error) {
+	return f.users, nil
+}
+
+func (f *fakeSearch) UpdateUser(_ context.Context, id string, u auth0.UserUpdate) (*auth0.User, error) {
+	f.claimed[id] = u.AppMetadata["usersync_owner"]
+	return &auth0.User{ID: id}, nil
+}
+
+func TestUsersSkipsWhatCannotBeExportedAndClaimsTheRest(t *testing.T) {
+	f := &fakeSearch{claimed: map[string]any{}, users: []*auth0.User{
+		{ID: "auth0|1", Email: "a@x.io", Connection: "db", UserMetadata: map[string]any{"theme": "dark"}, AppMetadata: map[string]any{"team": "platform"}},
+		{ID: "auth0|2", Email: "b@x.io", Connection: "db", AppMetadata: map[string]any{"usersync_owner": "prod/other/b"}},
+		{ID: "sms|3", PhoneNumber: "+15550100"},
+	}}
+	res, err := Users(context.Background(), f, Options{Namespace: "team", ClusterName: "c", Claim: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteYAML(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"name: a\n", "adoptExisting: true", "deletionPolicy: Orphan", "theme: dark", "team: platform",
+		"# skipped auth0|2: managed by prod/other/b", "# skipped sms|3: no email"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "usersync_owner") || strings.Contains(out, "status:") {
+		t.Errorf("output carries the owner marker or a status:\n%s", out)
+	}
+	if len(f.claimed) != 1 || f.claimed["auth0|1"] != "c/team/a" {
+		t.Errorf("claims = %v", f.claimed)
+	}
+}
