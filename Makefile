@@ -82,6 +82,10 @@ install: manifests $(KUSTOMIZE) ## Install the CRDs into the cluster in ~/.kube/
 uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
+.PHONY: deploy-manifests
+deploy-manifests: manifests $(KUSTOMIZE) ## Print what `make deploy` applies.
+	$(KUSTOMIZE) build config/default
+
 .PHONY: deploy
 deploy: manifests $(KUSTOMIZE) ## Deploy the operator to the cluster in ~/.kube/config.
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)

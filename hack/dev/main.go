@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -57,12 +58,13 @@ func main() {
 	samples := flag.String("samples", "config/samples", "directory of sample manifests to apply")
 	stateDir := flag.String("state-dir", "bin/dev", "directory for the kubeconfig and the emulator's CA")
 	verbose := flag.Bool("v", false, "show the manager's logs")
+	existing := flag.Bool("existing-cluster", false, "use the cluster in $KUBECONFIG (CRDs installed with `make install`) and the real tenant in $AUTH0_DOMAIN, $AUTH0_CLIENT_ID, $AUTH0_CLIENT_SECRET instead of the local control plane and the emulator")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.WriteTo(logWriter(*verbose))))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *once, *samples, *stateDir); err != nil {
+	if err := run(ctx, *once, *existing, *samples, *stateDir); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
@@ -76,43 +78,61 @@ func logWriter(verbose bool) *os.File {
 	return devNull
 }
 
-func run(ctx context.Context, once bool, samplesDir, stateDir string) error {
-	assets, err := envtestAssets()
-	if err != nil {
-		return err
-	}
-	fmt.Println("starting the local control plane (kube-apiserver and etcd from", assets+")")
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{"config/crd/bases"},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return fmt.Errorf("cannot start the control plane: %w", err)
-	}
-	defer func() { _ = env.Stop() }()
+func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) error {
+	var (
+		cfg        *rest.Config
+		kubectl    = "kubectl"
+		kubeconfig = os.Getenv("KUBECONFIG")
+		tenantData map[string]string
+		tenant     *emulator.Emulator
+		err        error
+	)
+	if existing {
+		if cfg, err = ctrl.GetConfig(); err != nil {
+			return err
+		}
+		tenantData = map[string]string{"domain": os.Getenv("AUTH0_DOMAIN"), "clientID": os.Getenv("AUTH0_CLIENT_ID"), "clientSecret": os.Getenv("AUTH0_CLIENT_SECRET")}
+		for k, v := range tenantData {
+			if v == "" {
+				return fmt.Errorf("--existing-cluster needs $AUTH0_DOMAIN, $AUTH0_CLIENT_ID and $AUTH0_CLIENT_SECRET (%s is empty)", k)
+			}
+		}
+	} else {
+		assets, err := envtestAssets()
+		if err != nil {
+			return err
+		}
+		fmt.Println("starting the local control plane (kube-apiserver and etcd from", assets+")")
+		env := &envtest.Environment{
+			CRDDirectoryPaths:     []string{"config/crd/bases"},
+			ErrorIfCRDPathMissing: true,
+			BinaryAssetsDirectory: assets,
+		}
+		if cfg, err = env.Start(); err != nil {
+			return fmt.Errorf("cannot start the control plane: %w", err)
+		}
+		defer func() { _ = env.Stop() }()
+		if err := os.MkdirAll(stateDir, 0o700); err != nil {
+			return err
+		}
+		if kubeconfig, err = writeKubeconfig(env, stateDir); err != nil {
+			return err
+		}
+		kubectl = filepath.Join(assets, "kubectl")
 
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return err
-	}
-	kubeconfig, err := writeKubeconfig(env, stateDir)
-	if err != nil {
-		return err
-	}
-
-	clientSecret := randomSecret()
-	tenant, err := emulator.New(emulator.Config{Clients: map[string]emulator.Client{devClientID: {Secret: clientSecret}}})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tenant.Close() }()
-	tenantURL, err := tenant.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	if err := tenant.Seed(demoSeed()); err != nil {
-		return err
+		clientSecret := randomSecret()
+		if tenant, err = emulator.New(emulator.Config{Clients: map[string]emulator.Client{devClientID: {Secret: clientSecret}}}); err != nil {
+			return err
+		}
+		defer func() { _ = tenant.Close() }()
+		tenantURL, err := tenant.Start("127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		if err := tenant.Seed(demoSeed()); err != nil {
+			return err
+		}
+		tenantData = map[string]string{"domain": tenantURL, "clientID": devClientID, "clientSecret": clientSecret}
 	}
 
 	scheme := runtime.NewScheme()
@@ -123,7 +143,7 @@ func run(ctx context.Context, once bool, samplesDir, stateDir string) error {
 		return err
 	}
 	for _, ns := range []string{namespace, systemNS} {
-		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
 			return err
 		}
 	}
@@ -149,21 +169,24 @@ func run(ctx context.Context, once bool, samplesDir, stateDir string) error {
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
 	defer func() { stopManager(); <-mgrDone }()
 
-	tenantData := map[string]string{"domain": tenantURL, "clientID": devClientID, "clientSecret": clientSecret}
 	if err := applySamples(ctx, k8s, samplesDir, tenantData); err != nil {
 		return err
 	}
 	// The default tenant, for samples without a tenantRef.
-	if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: tenantSecret}, StringData: tenantData}); err != nil {
+	if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: tenantSecret}, StringData: tenantData}); client.IgnoreAlreadyExists(err) != nil {
 		return err
 	}
 
 	fmt.Printf("\nkubeconfig:       %s\n", kubeconfig)
-	fmt.Printf("emulated tenant:  %s (client %s; its secret is in Secret %s/%s)\n", tenantURL, devClientID, namespace, tenantSecret)
-	fmt.Printf("try:              %s --kubeconfig %s get auth0users,auth0rolebindings -n %s\n\n", filepath.Join(assets, "kubectl"), kubeconfig, namespace)
+	if tenant != nil {
+		fmt.Printf("emulated tenant:  %s (client %s; its secret is in Secret %s/%s)\n", tenantData["domain"], devClientID, namespace, tenantSecret)
+	} else {
+		fmt.Printf("tenant:           %s\n", tenantData["domain"])
+	}
+	fmt.Printf("try:              %s --kubeconfig %s get auth0users,auth0rolebindings -n %s\n\n", kubectl, kubeconfig, namespace)
 
-	waitErr := waitReady(ctx, k8s, filepath.Join(assets, "kubectl"), kubeconfig)
-	if waitErr == nil {
+	waitErr := waitReady(ctx, k8s, kubectl, kubeconfig)
+	if waitErr == nil && tenant != nil {
 		waitErr = verifyTenant(ctx, k8s, tenant)
 	}
 	if once || waitErr != nil {
