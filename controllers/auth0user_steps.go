@@ -96,10 +96,9 @@ func (r *Auth0UserReconciler) readPassword(ctx context.Context, s *userScope) er
 	return nil
 }
 
-// observeUser reads the user: by the id in status, or, before the operator knows it, by email
-// within the connection. The email lookup is what makes creation idempotent: a create whose
-// response was lost left a user carrying this object's owner marker, and it is found here
-// instead of being created twice.
+// observeUser reads the user by the id in status. Before the operator knows the id, it looks
+// the email up only when adoption is asked for; otherwise it creates first and looks up on
+// "The user already exists." (see createUser), which costs one call per new user instead of two.
 func (r *Auth0UserReconciler) observeUser(ctx context.Context, s *userScope) error {
 	st := &s.obj.Status
 	if st.UserID != "" {
@@ -117,7 +116,18 @@ func (r *Auth0UserReconciler) observeUser(ctx context.Context, s *userScope) err
 		s.observed = u
 		return nil
 	}
+	if !s.obj.Spec.AdoptExisting {
+		return nil
+	}
+	return r.findByEmail(ctx, s)
+}
 
+// findByEmail looks the user up by email within the connection (users-by-email is immediately
+// consistent, unlike search). This is what makes creation idempotent: a create whose response
+// was lost left a user carrying this object's owner marker, and it is found here instead of
+// being created twice. A user someone else owns, or nobody owns without adoptExisting, stalls.
+func (r *Auth0UserReconciler) findByEmail(ctx context.Context, s *userScope) error {
+	st := &s.obj.Status
 	found, err := s.auth0.UsersByEmail(ctx, s.desired.Email)
 	if err != nil {
 		return fmt.Errorf("cannot look up users by email: %w", err)
@@ -132,7 +142,7 @@ func (r *Auth0UserReconciler) observeUser(ctx context.Context, s *userScope) err
 	case len(matches) == 0:
 		return nil
 	case len(matches) > 1:
-		return stalled(conditions.ReasonUserExists, "%d users with email %s exist in connection %s; name one by adopting it explicitly is not possible", len(matches), s.desired.Email, s.desired.Connection)
+		return stalled(conditions.ReasonUserExists, "%d users with email %s exist in connection %s; the operator cannot tell which one this object means", len(matches), s.desired.Email, s.desired.Connection)
 	}
 	u := matches[0]
 	switch owner := userdiff.Owner(u); {
@@ -178,13 +188,19 @@ func (r *Auth0UserReconciler) createUser(ctx context.Context, s *userScope) erro
 		}
 	}
 	created, err := s.auth0.CreateUser(ctx, userdiff.CreateRequest(s.desired, s.password, s.obj.Spec.VerifyEmail, s.owner))
-	if err != nil {
-		if auth0.IsConflict(err) {
-			// The user exists after all (a lost response, or created meanwhile): forget the old
-			// id so that the next pass finds it by email and checks who owns it.
-			st.UserID = ""
-			return fmt.Errorf("cannot create user (it exists; looking it up next): %w", err)
+	if auth0.IsConflict(err) {
+		// The user exists: our own create whose response was lost, a user made outside the
+		// operator, or another object's. The owner marker tells which.
+		st.UserID = ""
+		if err := r.findByEmail(ctx, s); err != nil {
+			return err
 		}
+		if s.observed == nil {
+			return fmt.Errorf("cannot create user (Auth0 says it exists, but users-by-email does not find it yet): %w", err)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("cannot create user: %w", err)
 	}
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Created", "Create", "created Auth0 user %s", created.ID)
