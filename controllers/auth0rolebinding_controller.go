@@ -9,11 +9,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -128,10 +130,36 @@ func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(specOrDeletionChanged())).
-		Watches(&v1alpha1.Auth0User{}, handler.EnqueueRequestsFromMapFunc(r.bindingsNamingUser)).
+		Watches(&v1alpha1.Auth0User{}, debounced(r.bindingsNamingUser, subjectDebounce)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("auth0rolebinding").
 		Complete(r)
+}
+
+// subjectDebounce gathers the Auth0User changes that reach a binding into one reconcile: when a
+// thousand users become ready one after the other, their binding assigns them in a few bulk
+// calls instead of one call each.
+const subjectDebounce = 2 * time.Second
+
+// debounced enqueues the requests a map function returns after a delay; requests already
+// waiting are not added twice, so a burst of events becomes one reconcile.
+func debounced(fn handler.MapFunc, delay time.Duration) handler.EventHandler {
+	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range fn(ctx, obj) {
+			q.AddAfter(req, delay)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+	}
 }
 
 func (r *Auth0RoleBindingReconciler) bindingsNamingUser(ctx context.Context, u client.Object) []reconcile.Request {

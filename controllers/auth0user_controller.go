@@ -15,11 +15,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/conditions"
 )
 
@@ -42,6 +45,9 @@ type Auth0UserReconciler struct {
 	ResyncInterval time.Duration
 	// MaxConcurrentReconciles bounds the workers; Auth0 calls are paced by the tenant's limiter.
 	MaxConcurrentReconciles int
+	// Snapshots are users the UserSweeper read in bulk; Swept carries its wake-ups.
+	Snapshots *auth0.Snapshots
+	Swept     <-chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users,verbs=get;list;watch;update;patch
@@ -87,7 +93,7 @@ func (r *Auth0UserReconciler) finish(ctx context.Context, obj *v1alpha1.Auth0Use
 		st.ObservedGeneration = obj.Generation
 		now := metav1.Now()
 		st.LastSyncTime = &now
-		return ctrl.Result{RequeueAfter: jitter(resyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))}, nil
+		return ctrl.Result{RequeueAfter: r.nextResync(obj)}, nil
 	}
 	reason, message, terminal := classify(err)
 	if !terminal {
@@ -104,6 +110,16 @@ func (r *Auth0UserReconciler) finish(ctx context.Context, obj *v1alpha1.Auth0Use
 	return ctrl.Result{RequeueAfter: jitter(resyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))}, nil
 }
 
+// nextResync is when the object is observed again on its own. The UserSweeper wakes every object
+// once per operator-wide interval, so the object's own requeue is only a safety net then, unless
+// the object asks for a different interval.
+func (r *Auth0UserReconciler) nextResync(obj *v1alpha1.Auth0User) time.Duration {
+	if r.Swept != nil && obj.Spec.ResyncInterval == nil {
+		return jitter(2 * r.ResyncInterval)
+	}
+	return jitter(resyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))
+}
+
 func readyMessage(obj *v1alpha1.Auth0User) string {
 	if obj.Status.DriftCount > 0 && obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
 		return fmt.Sprintf("user %s observed; %d fields drifted (policy Report)", obj.Status.UserID, obj.Status.DriftCount)
@@ -118,12 +134,15 @@ func (r *Auth0UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		func(o client.Object) []string { return userSecretNames(o.(*v1alpha1.Auth0User)) }); err != nil {
 		return fmt.Errorf("cannot index Auth0User secret references: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0User{}, builder.WithPredicates(specOrDeletionChanged())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersReadingSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
-		Named("auth0user").
-		Complete(r)
+		Named("auth0user")
+	if r.Swept != nil {
+		b = b.WatchesRawSource(source.Channel(r.Swept, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 func userSecretNames(u *v1alpha1.Auth0User) []string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -102,7 +103,7 @@ func (r *Auth0UserReconciler) readPassword(ctx context.Context, s *userScope) er
 func (r *Auth0UserReconciler) observeUser(ctx context.Context, s *userScope) error {
 	st := &s.obj.Status
 	if st.UserID != "" {
-		u, err := s.auth0.GetUser(ctx, st.UserID)
+		u, err := r.readUser(ctx, s)
 		switch {
 		case auth0.IsNotFound(err):
 			s.observed = nil
@@ -120,6 +121,25 @@ func (r *Auth0UserReconciler) observeUser(ctx context.Context, s *userScope) err
 		return nil
 	}
 	return r.findByEmail(ctx, s)
+}
+
+// readUser reads the user by id, or takes the UserSweeper's bulk snapshot when the spec has not
+// changed since the last success (a spec change deserves a fresh, consistent read).
+func (r *Auth0UserReconciler) readUser(ctx context.Context, s *userScope) (*auth0.User, error) {
+	id := s.obj.Status.UserID
+	if r.Snapshots != nil && s.obj.Generation == s.obj.Status.ObservedGeneration {
+		if u, ok := r.Snapshots.Get(s.auth0, id, resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval), time.Now()); ok {
+			return u, nil
+		}
+	}
+	return s.auth0.GetUser(ctx, id)
+}
+
+// wrote tells the snapshots that the operator changed the user.
+func (r *Auth0UserReconciler) wrote(s *userScope, id string) {
+	if r.Snapshots != nil {
+		r.Snapshots.Wrote(s.auth0, id, time.Now())
+	}
 }
 
 // findByEmail looks the user up by email within the connection (users-by-email is immediately
@@ -155,6 +175,7 @@ func (r *Auth0UserReconciler) findByEmail(ctx context.Context, s *userScope) err
 		return stalled(conditions.ReasonUserExists, "user %s with email %s already exists in connection %s; set spec.adoptExisting to manage it", u.ID, s.desired.Email, s.desired.Connection)
 	default:
 		claimed, err := s.auth0.UpdateUser(ctx, u.ID, auth0.UserUpdate{AppMetadata: map[string]any{userdiff.OwnerKey: s.owner}})
+		r.wrote(s, u.ID)
 		if err != nil {
 			return fmt.Errorf("cannot claim existing user %s: %w", u.ID, err)
 		}
@@ -203,6 +224,7 @@ func (r *Auth0UserReconciler) createUser(ctx context.Context, s *userScope) erro
 	if err != nil {
 		return fmt.Errorf("cannot create user: %w", err)
 	}
+	r.wrote(s, created.ID)
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Created", "Create", "created Auth0 user %s", created.ID)
 	st.UserID = created.ID
 	st.Password = s.passwordVersion
@@ -254,6 +276,7 @@ func (r *Auth0UserReconciler) updateUser(ctx context.Context, s *userScope) erro
 		update.VerifyEmail = s.obj.Spec.VerifyEmail
 	}
 	updated, err := s.auth0.UpdateUser(ctx, st.UserID, update)
+	r.wrote(s, st.UserID)
 	if err != nil {
 		return fmt.Errorf("cannot update user %s: %w", st.UserID, err)
 	}
@@ -296,7 +319,9 @@ func (r *Auth0UserReconciler) updatePassword(ctx context.Context, s *userScope) 
 		return nil
 	}
 	pw := s.password
-	if _, err := s.auth0.UpdateUser(ctx, st.UserID, auth0.UserUpdate{Connection: s.desired.Connection, Password: &pw}); err != nil {
+	_, err := s.auth0.UpdateUser(ctx, st.UserID, auth0.UserUpdate{Connection: s.desired.Connection, Password: &pw})
+	r.wrote(s, st.UserID)
+	if err != nil {
 		return fmt.Errorf("cannot update the password of user %s: %w", st.UserID, err)
 	}
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "PasswordUpdated", "Update", "password sent to Auth0 (Secret %s changed)", s.obj.Spec.PasswordSecretRef.Name)

@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/usersync/auth0-operator/internal/auth0"
 )
 
 // Options configure the controllers; main.go fills them from flags and tests set them directly.
@@ -26,7 +30,14 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		o.ClusterName = "default"
 	}
 	tenants := &TenantResolver{Reader: mgr.GetClient(), Provider: o.Provider, Default: o.DefaultTenant}
+	snapshots := auth0.NewSnapshots()
+	swept := make(chan event.GenericEvent, 1024)
+	if err := mgr.Add(&UserSweeper{Reader: mgr.GetClient(), Tenants: tenants, Snapshots: snapshots, Interval: o.ResyncInterval, Events: swept}); err != nil {
+		return fmt.Errorf("cannot add the user sweeper: %w", err)
+	}
 	users := &Auth0UserReconciler{
+		Snapshots:               snapshots,
+		Swept:                   swept,
 		Client:                  mgr.GetClient(),
 		Tenants:                 tenants,
 		Recorder:                mgr.GetEventRecorder("auth0-operator"),

@@ -54,6 +54,9 @@ var (
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Bindings wait a couple of seconds to gather subject changes; everything else is faster.
+	SetDefaultEventuallyTimeout(10 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 	RunSpecs(t, "Controllers Suite")
 }
 

@@ -23,28 +23,20 @@ func TestUniqueName(t *testing.T) {
 	}
 }
 
-// fakeSearch answers SearchUsers with fixed users and records claims.
-type fakeSearch struct {
-	auth0.Client
-	users   []*auth0.User
-	claimed map[string]any
-}
-
-func (f *fakeSearch) SearchUsers(context.Context, string, int) ([]*auth0.User, error) {
-	return f.users, nil
-}
-
-func (f *fakeSearch) UpdateUser(_ context.Context, id string, u auth0.UserUpdate) (*auth0.User, error) {
-	f.claimed[id] = u.AppMetadata["usersync_owner"]
-	return &auth0.User{ID: id}, nil
-}
-
 func TestUsersSkipsWhatCannotBeExportedAndClaimsTheRest(t *testing.T) {
-	f := &fakeSearch{claimed: map[string]any{}, users: []*auth0.User{
+	users := []*auth0.User{
 		{ID: "auth0|1", Email: "a@x.io", Connection: "db", UserMetadata: map[string]any{"theme": "dark"}, AppMetadata: map[string]any{"team": "platform"}},
 		{ID: "auth0|2", Email: "b@x.io", Connection: "db", AppMetadata: map[string]any{"usersync_owner": "prod/other/b"}},
 		{ID: "sms|3", PhoneNumber: "+15550100"},
-	}}
+	}
+	claimed := map[string]any{}
+	f := &auth0.Fake{
+		SearchUsersFunc: func(context.Context, string, int) ([]*auth0.User, error) { return users, nil },
+		UpdateUserFunc: func(_ context.Context, id string, u auth0.UserUpdate) (*auth0.User, error) {
+			claimed[id] = u.AppMetadata["usersync_owner"]
+			return &auth0.User{ID: id}, nil
+		},
+	}
 	res, err := Users(context.Background(), f, Options{Namespace: "team", ClusterName: "c", Claim: true})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +55,7 @@ func TestUsersSkipsWhatCannotBeExportedAndClaimsTheRest(t *testing.T) {
 	if strings.Contains(out, "usersync_owner") || strings.Contains(out, "status:") {
 		t.Errorf("output carries the owner marker or a status:\n%s", out)
 	}
-	if len(f.claimed) != 1 || f.claimed["auth0|1"] != "c/team/a" {
-		t.Errorf("claims = %v", f.claimed)
+	if len(claimed) != 1 || claimed["auth0|1"] != "c/team/a" {
+		t.Errorf("claims = %v", claimed)
 	}
 }
