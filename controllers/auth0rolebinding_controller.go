@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +38,9 @@ type Auth0RoleBindingReconciler struct {
 	ResyncInterval          time.Duration
 	MaxConcurrentReconciles int
 	roles                   *roleCache
+	// observedAt is when each binding last read its grants from Auth0 (in memory: a restart
+	// observes once more).
+	observedAt sync.Map
 }
 
 // +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings,verbs=get;list;watch;update;patch
@@ -139,7 +143,7 @@ func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // subjectDebounce gathers the Auth0User changes that reach a binding into one reconcile: when a
 // thousand users become ready one after the other, their binding assigns them in a few bulk
 // calls instead of one call each.
-const subjectDebounce = 2 * time.Second
+const subjectDebounce = 5 * time.Second
 
 // debounced enqueues the requests a map function returns after a delay; requests already
 // waiting are not added twice, so a burst of events becomes one reconcile.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -208,12 +209,24 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 	if err != nil {
 		return err
 	}
-	observed, err := observeGrants(ctx, s.auth0, s.desired, applied, current)
-	if err != nil {
-		return err
+	specChanged := s.obj.Generation != st.ObservedGeneration
+	key := client.ObjectKeyFromObject(s.obj)
+	var observed map[string]grants.Set
+	if last, ok := r.observedAt.Load(key); ok && !specChanged && time.Since(last.(time.Time)) < resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval)/2 {
+		// Woken by subjects becoming ready, shortly after an observation: trust that what was
+		// applied still holds (drift is looked for on the resync) and only add what is new.
+		// Assigning a grant a user already holds is harmless.
+		observed = map[string]grants.Set{}
+		for uid := range current {
+			observed[uid] = applied[uid]
+		}
+	} else {
+		if observed, err = observeGrants(ctx, s.auth0, s.desired, applied, current); err != nil {
+			return err
+		}
+		r.observedAt.Store(key, time.Now())
 	}
 
-	specChanged := s.obj.Generation != st.ObservedGeneration
 	reportOnly := !specChanged && s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport
 	addRole := map[string][]string{} // role id -> users
 	var drift []v1alpha1.DriftEntry
@@ -410,10 +423,11 @@ func revoke(ctx context.Context, c auth0.Client, uid string, gs []string) error 
 // roleCache resolves role names to ids per tenant client, and remembers resource servers'
 // scopes; a miss refreshes once, so a new role or scope is found without a restart.
 type roleCache struct {
-	mu     sync.Mutex
-	byName map[auth0.Client]map[string]string
-	ids    map[auth0.Client]map[string]bool
-	scopes map[auth0.Client]map[string]map[string]bool
+	refresh sync.Mutex // held while the roles are listed
+	mu      sync.Mutex
+	byName  map[auth0.Client]map[string]string
+	ids     map[auth0.Client]map[string]bool
+	scopes  map[auth0.Client]map[string]map[string]bool
 }
 
 func newRoleCache() *roleCache {
@@ -432,6 +446,16 @@ func (c *roleCache) resolve(ctx context.Context, client auth0.Client, ref v1alph
 	}
 	c.mu.Lock()
 	id := lookup()
+	c.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	// One refresh at a time: bindings reconciled together wait for it instead of each listing
+	// the roles again.
+	c.refresh.Lock()
+	defer c.refresh.Unlock()
+	c.mu.Lock()
+	id = lookup()
 	c.mu.Unlock()
 	if id != "" {
 		return id, nil
