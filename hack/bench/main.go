@@ -45,13 +45,14 @@ func main() {
 	rate := flag.Int("rate", 50, "the tenant's rate limit, requests per second")
 	resync := flag.Duration("resync", time.Minute, "the manager's --resync-interval; one steady-state resync is measured over it")
 	workers := flag.Int("workers", 16, "the manager's --max-concurrent-reconciles")
+	reserve := flag.Float64("reserve", 0.1, "the manager's --auth0-rate-reserve (share of the budget left for other clients)")
 	flag.Parse()
-	if err := run(*users, *bindings, *rate, *resync, *workers); err != nil {
+	if err := run(*users, *bindings, *rate, *resync, *workers, *reserve); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(n, nb, rate int, resync time.Duration, workers int) error {
+func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) error {
 	ctx := context.Background()
 	out, err := exec.Command("go", "build", "-o", "bin/manager", ".").CombinedOutput()
 	if err != nil {
@@ -126,7 +127,7 @@ func run(n, nb, rate int, resync time.Duration, workers int) error {
 	manager := exec.Command("bin/manager",
 		"--default-tenant-secret="+systemNS+"/tenant", "--cluster-name=bench",
 		"--resync-interval="+resync.String(), "--max-concurrent-reconciles="+strconv.Itoa(workers),
-		"--auth0-requests-per-second="+strconv.Itoa(rate),
+		"--auth0-requests-per-second="+strconv.Itoa(rate), "--auth0-rate-reserve="+strconv.FormatFloat(reserve, 'f', -1, 64),
 		"--metrics-bind-address=0", "--health-probe-bind-address=0")
 	manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	manager.Stdout, manager.Stderr = logFile, logFile
@@ -135,7 +136,7 @@ func run(n, nb, rate int, resync time.Duration, workers int) error {
 	}
 	defer func() { _ = manager.Process.Kill(); _ = manager.Wait() }()
 
-	fmt.Printf("N=%d users, %d bindings, tenant limit %d req/s, resync %s, %d workers\n", n, nb, rate, resync, workers)
+	fmt.Printf("N=%d users, %d bindings, tenant limit %d req/s, reserve %.0f%%, resync %s, %d workers\n", n, nb, rate, 100*reserve, resync, workers)
 	tenant.ResetCounters()
 	start := time.Now()
 	if err := createObjects(ctx, k8s, n, nb); err != nil {

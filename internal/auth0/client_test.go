@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,5 +256,66 @@ func TestProviderReusesClientsAndSeparatesSecrets(t *testing.T) {
 	}
 	if _, err := p.ClientFor(ctx, Tenant{Domain: "ftp://nope"}); err == nil {
 		t.Error("want an error for a bad domain")
+	}
+}
+
+func TestTLSTrustsOnlyTheTenantsCA(t *testing.T) {
+	ctx := context.Background()
+	e, err := emulator.New(emulator.Config{Clients: map[string]emulator.Client{"op": {Secret: secret}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	base, err := e.StartTLS("127.0.0.1:0", caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	domain := strings.TrimPrefix(base, "https://") // a bare host means HTTPS
+
+	c, err := NewProvider(ProviderOptions{}).ClientFor(ctx, Tenant{Domain: domain, ClientID: "op", ClientSecret: secret, CACertPEM: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetUser(ctx, "auth0|nobody"); !IsNotFound(err) {
+		t.Errorf("GetUser over TLS with the tenant's CA: %v, want not found", err)
+	}
+
+	c, _ = NewProvider(ProviderOptions{}).ClientFor(ctx, Tenant{Domain: domain, ClientID: "op", ClientSecret: secret})
+	if _, err := c.GetUser(ctx, "auth0|nobody"); err == nil || IsNotFound(err) || strings.Contains(err.Error(), secret) {
+		t.Errorf("GetUser without the CA: %v, want a certificate error", err)
+	}
+	if _, err := NewProvider(ProviderOptions{}).ClientFor(ctx, Tenant{Domain: domain, CACertPEM: []byte("not a certificate")}); err == nil {
+		t.Error("a CA that is no PEM was accepted")
+	}
+}
+
+func TestUpdateSendsTheConnectionWithIdentifyingFields(t *testing.T) {
+	ctx := context.Background()
+	e, tenant := startTenant(t, emulator.Config{})
+	c, _ := NewProvider(ProviderOptions{}).ClientFor(ctx, tenant)
+	u, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Email: "old@example.com", Password: "Str0ng-Passw0rd", Name: "Old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	email, name, verified := "new@example.com", "New", true
+	got, err := c.UpdateUser(ctx, u.ID, UserUpdate{Connection: "Username-Password-Authentication", Email: &email, Name: &name, EmailVerified: &verified,
+		AppMetadata: map[string]any{"plan": "pro", "tags": []any{"a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != email || got.Name != name || got.EmailVerified == nil || !*got.EmailVerified || got.AppMetadata["plan"] != "pro" {
+		t.Errorf("updated = %+v", got)
+	}
+	read, err := c.GetUser(ctx, u.ID)
+	if err != nil || read.Email != email || fmt.Sprint(read.AppMetadata) != "map[plan:pro tags:[a]]" || e.User(u.ID) == nil {
+		t.Errorf("GetUser = %+v, %v", read, err)
+	}
+	if found, err := c.UsersByEmail(ctx, "old@example.com"); err != nil || len(found) != 0 {
+		t.Errorf("UsersByEmail(old) = %v, %v", found, err)
 	}
 }

@@ -29,7 +29,7 @@ type Fake struct {
 
 var _ Client = (*Fake)(nil)
 
-func notSet(method string) error { return errors.New("auth0 fake: " + method + " not set") }
+func notSet(method string) error { return errors.New("auth0 fake: " + method + " not implemented") }
 
 func (f *Fake) CreateUser(ctx context.Context, u UserCreate) (*User, error) {
 	if f.CreateUserFunc == nil {

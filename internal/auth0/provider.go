@@ -24,10 +24,12 @@ type ProviderOptions struct {
 	RequestsPerSecond float64
 	// Reserve is the share of a tenant's announced budget left for its other clients (0 to 0.9).
 	Reserve float64
-	// Timeout bounds one HTTP request; default 30s.
+	// Timeout bounds one HTTP attempt (not the waits for the rate limit); default 30s.
 	Timeout time.Duration
 	// Observer receives request and rate-limit metrics; nil: none.
 	Observer Observer
+	// UserAgent is sent with every request; default "auth0-operator".
+	UserAgent string
 }
 
 // Provider hands out one Client per tenant credential, sharing one rate limiter per tenant
@@ -47,6 +49,9 @@ func NewProvider(opts ProviderOptions) *Provider {
 	}
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "auth0-operator"
 	}
 	return &Provider{opts: opts, clients: map[string]Client{}, limiters: map[string]*limiter{}}
 }
@@ -82,10 +87,11 @@ func (p *Provider) ClientFor(_ context.Context, t Tenant) (Client, error) {
 		httpTransport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	plain := &http.Client{Transport: httpTransport, Timeout: p.opts.Timeout}
-	tokens := newTokenSource(plain, base, t.ClientID, t.ClientSecret)
+	tokens := newTokenSource(plain, base, t.ClientID, t.ClientSecret, p.opts.Timeout)
 	authed := &http.Client{
-		Timeout:   p.opts.Timeout,
-		Transport: &transport{base: httpTransport, tokens: tokens, limiter: lim, observer: p.opts.Observer},
+		// No client timeout: it would include the waits for the rate limit. The transport
+		// bounds each attempt instead; the caller's context bounds the whole call.
+		Transport: &transport{base: httpTransport, tokens: tokens, limiter: lim, observer: p.opts.Observer, timeout: p.opts.Timeout},
 	}
 	opts := []management.Option{
 		management.WithClient(authed),
@@ -95,7 +101,7 @@ func (p *Provider) ClientFor(_ context.Context, t Tenant) (Client, error) {
 		// The transport sets the Authorization header; a static placeholder keeps the SDK from
 		// starting its own client-credentials flow.
 		management.WithStaticToken("set-by-transport"),
-		management.WithUserAgent("auth0-operator"),
+		management.WithUserAgent(p.opts.UserAgent),
 		management.WithNoAuth0ClientInfo(),
 	}
 	if base.Scheme == "http" {
@@ -105,7 +111,10 @@ func (p *Provider) ClientFor(_ context.Context, t Tenant) (Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot create the Management API client: %w", err)
 	}
-	c := &sdkClient{m: m}
+	c := &sdkClient{m: m, sensitive: tokens.sensitive}
+	// The client of an old secret is kept, not evicted: two objects may still name different
+	// Secrets of one credential during a rotation, and evicting would make them thrash (a new
+	// client and token fetch per call). A client weighs a few kilobytes.
 	p.clients[key] = c
 	return c, nil
 }

@@ -9,9 +9,13 @@ import (
 	"github.com/auth0/go-auth0/management"
 )
 
-// sdkClient implements Client with the official go-auth0 SDK.
+// sdkClient implements Client with the official go-auth0 SDK. Authentication, pacing and 429
+// retries happen below it, in transport; this file only translates between our types and the
+// SDK's, batches reads, and maps errors.
 type sdkClient struct {
 	m *management.Management
+	// sensitive lists what no error may contain (the client secret and the current token).
+	sensitive func() []string
 }
 
 var _ Client = (*sdkClient)(nil)
@@ -26,6 +30,7 @@ const (
 )
 
 func (c *sdkClient) CreateUser(ctx context.Context, in UserCreate) (*User, error) {
+	ctx = newCall(ctx)
 	u := &management.User{
 		Connection:    &in.Connection,
 		Email:         nonEmpty(in.Email),
@@ -44,31 +49,38 @@ func (c *sdkClient) CreateUser(ctx context.Context, in UserCreate) (*User, error
 		AppMetadata:   metadataPtr(in.AppMetadata),
 	}
 	if err := c.m.User.Create(ctx, u); err != nil {
-		return nil, translate(err)
+		return nil, c.fail(ctx, err)
 	}
 	return fromSDKUser(u), nil
 }
 
 func (c *sdkClient) GetUser(ctx context.Context, id string) (*User, error) {
+	ctx = newCall(ctx)
 	u, err := c.m.User.Read(ctx, id)
 	if err != nil {
-		return nil, translate(err)
+		return nil, c.fail(ctx, err)
 	}
 	return fromSDKUser(u), nil
 }
 
+// GetUsers searches `user_id:("a" OR "b" ...)`, 50 ids a call: one page of at most 100 results
+// holds every match, and the query stays well below URL length limits. Ids are quoted (they
+// contain `|`, and Lucene would read some of their characters as syntax).
 func (c *sdkClient) GetUsers(ctx context.Context, ids []string) (map[string]*User, error) {
+	ctx = newCall(ctx)
 	out := make(map[string]*User, len(ids))
+	ids = unique(ids)
+	quote := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	for start := 0; start < len(ids); start += searchBatch {
 		batch := ids[start:min(start+searchBatch, len(ids))]
 		quoted := make([]string, len(batch))
 		for i, id := range batch {
-			quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(id) + `"`
+			quoted[i] = `"` + quote.Replace(id) + `"`
 		}
 		q := "user_id:(" + strings.Join(quoted, " OR ") + ")"
 		list, err := c.m.User.List(ctx, management.Query(q), management.Parameter("search_engine", "v3"), management.PerPage(pageSize))
 		if err != nil {
-			return nil, translate(err)
+			return nil, c.fail(ctx, err)
 		}
 		for _, u := range list.Users {
 			user := fromSDKUser(u)
@@ -79,9 +91,10 @@ func (c *sdkClient) GetUsers(ctx context.Context, ids []string) (map[string]*Use
 }
 
 func (c *sdkClient) UsersByEmail(ctx context.Context, email string) ([]*User, error) {
+	ctx = newCall(ctx)
 	list, err := c.m.User.ListByEmail(ctx, email)
 	if err != nil {
-		return nil, translate(err)
+		return nil, c.fail(ctx, err)
 	}
 	out := make([]*User, 0, len(list))
 	for _, u := range list {
@@ -90,23 +103,27 @@ func (c *sdkClient) UsersByEmail(ctx context.Context, email string) ([]*User, er
 	return out, nil
 }
 
+// SearchUsers pages through a v3 search. Auth0 serves at most 1000 results of one query
+// (page*per_page+per_page <= 1000), so limit is capped there.
 func (c *sdkClient) SearchUsers(ctx context.Context, query string, limit int) ([]*User, error) {
+	ctx = newCall(ctx)
 	if limit <= 0 || limit > searchWindowCap {
 		limit = searchWindowCap
 	}
+	perPage := min(pageSize, limit)
 	var out []*User
-	for page := 0; len(out) < limit && (page+1)*pageSize <= searchWindowCap; page++ {
+	for page := 0; len(out) < limit && (page+1)*perPage <= searchWindowCap; page++ {
 		list, err := c.m.User.List(ctx, management.Query(query), management.Parameter("search_engine", "v3"),
-			management.Page(page), management.PerPage(pageSize))
+			management.Page(page), management.PerPage(perPage))
 		if err != nil {
-			return nil, translate(err)
+			return nil, c.fail(ctx, err)
 		}
 		for _, u := range list.Users {
 			if len(out) < limit {
 				out = append(out, fromSDKUser(u))
 			}
 		}
-		if len(list.Users) < pageSize {
+		if len(list.Users) < perPage {
 			break
 		}
 	}
@@ -114,6 +131,7 @@ func (c *sdkClient) SearchUsers(ctx context.Context, query string, limit int) ([
 }
 
 func (c *sdkClient) UpdateUser(ctx context.Context, id string, in UserUpdate) (*User, error) {
+	ctx = newCall(ctx)
 	u := &management.User{
 		Email:         in.Email,
 		Username:      in.Username,
@@ -135,24 +153,26 @@ func (c *sdkClient) UpdateUser(ctx context.Context, id string, in UserUpdate) (*
 		u.Connection = nonEmpty(in.Connection)
 	}
 	if err := c.m.User.Update(ctx, id, u); err != nil {
-		return nil, translate(err)
+		return nil, c.fail(ctx, err)
 	}
 	return fromSDKUser(u), nil
 }
 
 func (c *sdkClient) DeleteUser(ctx context.Context, id string) error {
-	if err := translate(c.m.User.Delete(ctx, id)); err != nil && !IsNotFound(err) {
+	ctx = newCall(ctx)
+	if err := c.fail(ctx, c.m.User.Delete(ctx, id)); err != nil && !IsNotFound(err) {
 		return err
 	}
 	return nil
 }
 
 func (c *sdkClient) ListRoles(ctx context.Context) ([]Role, error) {
+	ctx = newCall(ctx)
 	var out []Role
 	for page := 0; ; page++ {
 		list, err := c.m.Role.List(ctx, management.Page(page), management.PerPage(pageSize))
 		if err != nil {
-			return nil, translate(err)
+			return nil, c.fail(ctx, err)
 		}
 		for _, r := range list.Roles {
 			out = append(out, Role{ID: r.GetID(), Name: r.GetName(), Description: r.GetDescription()})
@@ -164,12 +184,13 @@ func (c *sdkClient) ListRoles(ctx context.Context) ([]Role, error) {
 }
 
 func (c *sdkClient) RoleUserIDs(ctx context.Context, roleID string) ([]string, error) {
+	ctx = newCall(ctx)
 	var out []string
 	opts := []management.RequestOption{management.Take(pageSize)}
 	for {
 		list, err := c.m.Role.Users(ctx, roleID, opts...)
 		if err != nil {
-			return nil, translate(err)
+			return nil, c.fail(ctx, err)
 		}
 		for _, u := range list.Users {
 			out = append(out, u.GetID())
@@ -182,6 +203,7 @@ func (c *sdkClient) RoleUserIDs(ctx context.Context, roleID string) ([]string, e
 }
 
 func (c *sdkClient) AssignRoleToUsers(ctx context.Context, roleID string, userIDs []string) error {
+	ctx = newCall(ctx)
 	for start := 0; start < len(userIDs); start += assignBatch {
 		batch := userIDs[start:min(start+assignBatch, len(userIDs))]
 		users := make([]*management.User, len(batch))
@@ -189,18 +211,19 @@ func (c *sdkClient) AssignRoleToUsers(ctx context.Context, roleID string, userID
 			users[i] = &management.User{ID: &batch[i]}
 		}
 		if err := c.m.Role.AssignUsers(ctx, roleID, users); err != nil {
-			return translate(err)
+			return c.fail(ctx, err)
 		}
 	}
 	return nil
 }
 
 func (c *sdkClient) UserRoles(ctx context.Context, userID string) ([]Role, error) {
+	ctx = newCall(ctx)
 	var out []Role
 	for page := 0; ; page++ {
 		list, err := c.m.User.Roles(ctx, userID, management.Page(page), management.PerPage(pageSize))
 		if err != nil {
-			return nil, translate(err)
+			return nil, c.fail(ctx, err)
 		}
 		for _, r := range list.Roles {
 			out = append(out, Role{ID: r.GetID(), Name: r.GetName(), Description: r.GetDescription()})
@@ -212,16 +235,19 @@ func (c *sdkClient) UserRoles(ctx context.Context, userID string) ([]Role, error
 }
 
 func (c *sdkClient) AssignUserRoles(ctx context.Context, userID string, roleIDs []string) error {
-	return translate(c.m.User.AssignRoles(ctx, userID, sdkRoles(roleIDs)))
+	ctx = newCall(ctx)
+	return c.fail(ctx, c.m.User.AssignRoles(ctx, userID, sdkRoles(roleIDs)))
 }
 
 func (c *sdkClient) RemoveUserRoles(ctx context.Context, userID string, roleIDs []string) error {
-	return translate(c.m.User.RemoveRoles(ctx, userID, sdkRoles(roleIDs)))
+	ctx = newCall(ctx)
+	return c.fail(ctx, c.m.User.RemoveRoles(ctx, userID, sdkRoles(roleIDs)))
 }
 
 // UserPermissions reads the user's permissions and keeps those granted directly: Auth0 lists
 // permissions that come through roles too, with their sources, which the SDK's type drops.
 func (c *sdkClient) UserPermissions(ctx context.Context, userID string) ([]Permission, error) {
+	ctx = newCall(ctx)
 	var out []Permission
 	for page := 0; ; page++ {
 		var list struct {
@@ -237,7 +263,7 @@ func (c *sdkClient) UserPermissions(ctx context.Context, userID string) ([]Permi
 		err := c.m.Request(ctx, "GET", c.m.URI("users", userID, "permissions"), &list,
 			management.Page(page), management.PerPage(pageSize), management.IncludeTotals(true))
 		if err != nil {
-			return nil, translate(err)
+			return nil, c.fail(ctx, err)
 		}
 		for _, p := range list.Permissions {
 			direct := len(p.Sources) == 0
@@ -255,17 +281,20 @@ func (c *sdkClient) UserPermissions(ctx context.Context, userID string) ([]Permi
 }
 
 func (c *sdkClient) AssignUserPermissions(ctx context.Context, userID string, perms []Permission) error {
-	return translate(c.m.User.AssignPermissions(ctx, userID, sdkPermissions(perms)))
+	ctx = newCall(ctx)
+	return c.fail(ctx, c.m.User.AssignPermissions(ctx, userID, sdkPermissions(perms)))
 }
 
 func (c *sdkClient) RemoveUserPermissions(ctx context.Context, userID string, perms []Permission) error {
-	return translate(c.m.User.RemovePermissions(ctx, userID, sdkPermissions(perms)))
+	ctx = newCall(ctx)
+	return c.fail(ctx, c.m.User.RemovePermissions(ctx, userID, sdkPermissions(perms)))
 }
 
 func (c *sdkClient) GetResourceServer(ctx context.Context, identifier string) (*ResourceServer, error) {
+	ctx = newCall(ctx)
 	rs, err := c.m.ResourceServer.Read(ctx, identifier)
 	if err != nil {
-		return nil, translate(err)
+		return nil, c.fail(ctx, err)
 	}
 	out := &ResourceServer{ID: rs.GetID(), Identifier: rs.GetIdentifier(), Name: rs.GetName()}
 	if rs.Scopes != nil {
@@ -276,18 +305,43 @@ func (c *sdkClient) GetResourceServer(ctx context.Context, identifier string) (*
 	return out, nil
 }
 
-// translate turns the SDK's errors into *Error, keeping Auth0's status and message. Errors that
-// are already ours (from the token source, through the transport) pass through.
-func translate(err error) error {
+// newCall prepares the context of one Client call: the transport keeps the call's last error
+// body in it for fail.
+func newCall(ctx context.Context) context.Context {
+	ctx, _ = withAPIErrorSlot(ctx)
+	return ctx
+}
+
+// fail is the error of a call: translated, then stripped of anything sensitive.
+func (c *sdkClient) fail(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
+	var answered *Error
+	if slot, _ := ctx.Value(apiErrorKey{}).(*apiErrorSlot); slot != nil {
+		answered = slot.get()
+	}
+	err = translate(err, answered)
+	if c.sensitive != nil {
+		err = redact(err, c.sensitive())
+	}
+	return err
+}
+
+// translate turns the SDK's errors into *Error, keeping Auth0's status, message and errorCode
+// (answered: the error body the transport kept). Errors that are already ours (from the token
+// source, through the transport) pass through; the rest (transport errors, timeouts, context
+// errors) are wrapped and stay retryable.
+func translate(err error, answered *Error) error {
 	var ours *Error
 	if errors.As(err, &ours) {
 		return ours
 	}
 	var sdk management.Error
 	if errors.As(err, &sdk) {
+		if answered != nil && answered.StatusCode == sdk.Status() {
+			return answered
+		}
 		msg := sdk.Error()
 		// The SDK formats "<status> <reason>: <message>"; keep Auth0's message only.
 		if _, rest, ok := strings.Cut(msg, ": "); ok {
@@ -297,6 +351,36 @@ func translate(err error) error {
 	}
 	return fmt.Errorf("auth0 request failed: %w", err)
 }
+
+// redact makes sure no error text contains a secret or a token, whatever produced it. Nothing
+// we know of does (Auth0's messages never echo credentials, and the token request carries them
+// in its body, not its URL); this is the belt to the braces of every error path above.
+func redact(err error, sensitive []string) error {
+	clean := func(s string) string {
+		for _, secret := range sensitive {
+			if len(secret) >= 4 {
+				s = strings.ReplaceAll(s, secret, "[redacted]")
+			}
+		}
+		return s
+	}
+	if clean(err.Error()) == err.Error() {
+		return err
+	}
+	if a0, ok := err.(*Error); ok {
+		return &Error{StatusCode: a0.StatusCode, Code: clean(a0.Code), Message: clean(a0.Message)}
+	}
+	return &redactedError{msg: clean(err.Error()), cause: err}
+}
+
+// redactedError keeps the cause for errors.Is (context errors) but not its text.
+type redactedError struct {
+	msg   string
+	cause error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.cause }
 
 func fromSDKUser(u *management.User) *User {
 	out := &User{
@@ -340,6 +424,18 @@ func sdkPermissions(perms []Permission) []*management.Permission {
 	out := make([]*management.Permission, len(perms))
 	for i := range perms {
 		out[i] = &management.Permission{ResourceServerIdentifier: &perms[i].ResourceServerIdentifier, Name: &perms[i].Name}
+	}
+	return out
+}
+
+func unique(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
 	}
 	return out
 }
