@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -38,7 +39,7 @@ type Auth0RoleBindingReconciler struct {
 	ResyncInterval          time.Duration
 	MaxConcurrentReconciles int
 	roles                   *roleCache
-	// observedAt is when each binding last read its grants from Auth0 (in memory: a restart
+	// observedAt holds each binding's last observation of its grants (in memory: a restart
 	// observes once more).
 	observedAt sync.Map
 }
@@ -134,7 +135,7 @@ func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(specOrDeletionChanged())).
-		Watches(&v1alpha1.Auth0User{}, debounced(r.bindingsNamingUser, subjectDebounce)).
+		Watches(&v1alpha1.Auth0User{}, r.subjectEvents()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("auth0rolebinding").
 		Complete(r)
@@ -142,15 +143,20 @@ func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // subjectDebounce gathers the Auth0User changes that reach a binding into one reconcile: when a
 // thousand users become ready one after the other, their binding assigns them in a few bulk
-// calls instead of one call each.
+// calls instead of one call each. The change that makes the last subject ready is not delayed.
 const subjectDebounce = 5 * time.Second
 
-// debounced enqueues the requests a map function returns after a delay; requests already
-// waiting are not added twice, so a burst of events becomes one reconcile.
-func debounced(fn handler.MapFunc, delay time.Duration) handler.EventHandler {
+// subjectEvents maps Auth0User changes to the bindings naming them: immediately when every
+// userRef subject of the binding has its Auth0 user, after subjectDebounce otherwise (requests
+// already waiting are not added twice, so a burst of events becomes one reconcile).
+func (r *Auth0RoleBindingReconciler) subjectEvents() handler.EventHandler {
 	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-		for _, req := range fn(ctx, obj) {
-			q.AddAfter(req, delay)
+		for _, b := range r.bindingsNamingUser(ctx, obj) {
+			if r.subjectsReady(ctx, b) {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
+			} else {
+				q.AddAfter(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)}, subjectDebounce)
+			}
 		}
 	}
 	return handler.Funcs{
@@ -166,15 +172,29 @@ func debounced(fn handler.MapFunc, delay time.Duration) handler.EventHandler {
 	}
 }
 
-func (r *Auth0RoleBindingReconciler) bindingsNamingUser(ctx context.Context, u client.Object) []reconcile.Request {
+// subjectsReady reports, from the cache, whether every userRef subject has its Auth0 user.
+func (r *Auth0RoleBindingReconciler) subjectsReady(ctx context.Context, b *v1alpha1.Auth0RoleBinding) bool {
+	for _, sub := range b.Spec.Subjects {
+		if sub.UserRef == "" {
+			continue
+		}
+		var u v1alpha1.Auth0User
+		if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: sub.UserRef}, &u); err != nil || u.Status.UserID == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Auth0RoleBindingReconciler) bindingsNamingUser(ctx context.Context, u client.Object) []*v1alpha1.Auth0RoleBinding {
 	var list v1alpha1.Auth0RoleBindingList
 	if err := r.List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingFields{userRefIndex: u.GetName()}); err != nil {
 		log.FromContext(ctx).Error(err, "cannot list bindings naming an Auth0User", "user", u.GetName())
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, b := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&b)})
+	out := make([]*v1alpha1.Auth0RoleBinding, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
 	}
-	return reqs
+	return out
 }

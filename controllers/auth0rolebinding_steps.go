@@ -212,7 +212,8 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 	specChanged := s.obj.Generation != st.ObservedGeneration
 	key := client.ObjectKeyFromObject(s.obj)
 	var observed map[string]grants.Set
-	if last, ok := r.observedAt.Load(key); ok && !specChanged && time.Since(last.(time.Time)) < resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval)/2 {
+	if last, ok := r.observedAt.Load(key); ok && last.(observation).generation == s.obj.Generation &&
+		time.Since(last.(observation).at) < resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval)/2 {
 		// Woken by subjects becoming ready, shortly after an observation: trust that what was
 		// applied still holds (drift is looked for on the resync) and only add what is new.
 		// Assigning a grant a user already holds is harmless.
@@ -224,7 +225,7 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 		if observed, err = observeGrants(ctx, s.auth0, s.desired, applied, current); err != nil {
 			return err
 		}
-		r.observedAt.Store(key, time.Now())
+		r.observedAt.Store(key, observation{at: time.Now(), generation: s.obj.Generation})
 	}
 
 	reportOnly := !specChanged && s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport
@@ -275,6 +276,12 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 	}
 	r.recordBindingStatus(s, plans, drift)
 	return nil
+}
+
+// observation is when a binding last read its grants from Auth0, and for which generation.
+type observation struct {
+	at         time.Time
+	generation int64
 }
 
 // observeGrants reads what Auth0 holds of the grants that matter (desired or applied before):
