@@ -144,7 +144,7 @@ func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // subjectDebounce gathers the Auth0User changes that reach a binding into one reconcile: when a
 // thousand users become ready one after the other, their binding assigns them in a few bulk
 // calls instead of one call each. The change that makes the last subject ready is not delayed.
-const subjectDebounce = 5 * time.Second
+const subjectDebounce = 10 * time.Second
 
 // subjectEvents maps Auth0User changes to the bindings naming them: immediately when every
 // userRef subject of the binding has its Auth0 user, after subjectDebounce otherwise (requests

@@ -336,7 +336,7 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, appl
 // applied: those grants must survive this binding letting go of them.
 func (r *Auth0RoleBindingReconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding) (map[string]grants.Set, error) {
 	var list v1alpha1.Auth0RoleBindingList
-	if err := r.List(ctx, &list); err != nil {
+	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil { // read-only
 		return nil, fmt.Errorf("cannot list bindings: %w", err)
 	}
 	mine := tenantKey(self.Namespace, self.Spec.TenantRef)

@@ -53,7 +53,7 @@ type tenantGroup struct {
 func (s *UserSweeper) sweep(ctx context.Context) {
 	logger := log.FromContext(ctx).WithName("sweep")
 	var users v1alpha1.Auth0UserList
-	if err := s.Reader.List(ctx, &users); err != nil {
+	if err := s.Reader.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil { // read-only
 		logger.Error(err, "cannot list Auth0Users")
 		return
 	}

@@ -87,7 +87,7 @@ func (m *managedUsers) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var users v1alpha1.Auth0UserList
-	if err := m.reader.List(ctx, &users); err != nil {
+	if err := m.reader.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil { // read-only
 		return
 	}
 	counts := map[bool]float64{true: 0, false: 0}
