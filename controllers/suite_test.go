@@ -50,6 +50,8 @@ var (
 	ctx       context.Context
 	cancel    context.CancelFunc
 	logSink   = &lockedBuffer{}
+	// managerDone is closed when the manager has stopped.
+	managerDone = make(chan struct{})
 )
 
 func TestControllers(t *testing.T) {
@@ -113,6 +115,7 @@ var _ = BeforeSuite(func() {
 	})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
+		defer close(managerDone)
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 })
@@ -120,6 +123,7 @@ var _ = BeforeSuite(func() {
 var _ = AfterSuite(func() {
 	if cancel != nil {
 		cancel()
+		Eventually(managerDone).WithTimeout(30 * time.Second).Should(BeClosed())
 	}
 	if tenant != nil {
 		Expect(tenant.Close()).To(Succeed())
