@@ -372,9 +372,7 @@ func (r *Auth0RoleBindingReconciler) reconcileBindingDelete(ctx context.Context,
 		}
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Delete", "grants left in place: %s", message)
 	}
-	base := obj.DeepCopy()
-	controllerutil.RemoveFinalizer(obj, Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, obj, client.MergeFrom(base)))
+	return ctrl.Result{}, releaseFinalizer(ctx, r.Client, obj)
 }
 
 func (r *Auth0RoleBindingReconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) error {

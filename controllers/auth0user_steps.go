@@ -344,12 +344,7 @@ func (r *Auth0UserReconciler) reconcileUserDelete(ctx context.Context, obj *v1al
 		// the user is left in Auth0 and the event says so.
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Delete", "Auth0 user %s left in place: %s", obj.Status.UserID, message)
 	}
-	base := obj.DeepCopy()
-	controllerutil.RemoveFinalizer(obj, Finalizer)
-	if err := r.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, releaseFinalizer(ctx, r.Client, obj)
 }
 
 func (r *Auth0UserReconciler) releaseUser(ctx context.Context, obj *v1alpha1.Auth0User) error {

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
@@ -20,6 +21,27 @@ func patchStatusIfChanged(ctx context.Context, c client.Client, before, after cl
 		return fmt.Errorf("cannot patch status: %w", err)
 	}
 	return nil
+}
+
+// ensureFinalizer adds the operator's finalizer to an object that is not being deleted, so that
+// what it makes in Auth0 is cleaned up (or released) before the object goes.
+func ensureFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	if !obj.GetDeletionTimestamp().IsZero() || controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return nil
+	}
+	base := obj.DeepCopyObject().(client.Object)
+	controllerutil.AddFinalizer(obj, Finalizer)
+	if err := c.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("cannot add finalizer: %w", err)
+	}
+	return nil
+}
+
+// releaseFinalizer lets a deleted object go.
+func releaseFinalizer(ctx context.Context, c client.Client, obj client.Object) error {
+	base := obj.DeepCopyObject().(client.Object)
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	return client.IgnoreNotFound(c.Patch(ctx, obj, client.MergeFrom(base)))
 }
 
 // specOrDeletionChanged passes creations, deletions, and updates that change the spec

@@ -54,14 +54,8 @@ func (e *Emulator) createUser(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "Payload validation error: 'Missing required property: connection'.")
 		return
 	}
-	userMeta, msg := parseMetadata("user_metadata", b.UserMetadata, false)
-	if msg != "" {
-		badRequest(w, msg)
-		return
-	}
-	appMeta, msg := parseMetadata("app_metadata", b.AppMetadata, true)
-	if msg != "" {
-		badRequest(w, msg)
+	userMeta, appMeta, ok := parseBodyMetadata(w, b)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -257,14 +251,8 @@ func (e *Emulator) patchUser(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "Payload validation error: 'Invalid JSON'.")
 		return
 	}
-	userMeta, msg := parseMetadata("user_metadata", b.UserMetadata, false)
-	if msg != "" {
-		badRequest(w, msg)
-		return
-	}
-	appMeta, msg := parseMetadata("app_metadata", b.AppMetadata, true)
-	if msg != "" {
-		badRequest(w, msg)
+	userMeta, appMeta, ok := parseBodyMetadata(w, b)
+	if !ok {
 		return
 	}
 	if appMeta != nil && !e.hasScope(r, "update:users_app_metadata") && !e.hasScope(r, "update:users") {
@@ -384,6 +372,20 @@ func MergeMetadata(current, patch map[string]any) map[string]any {
 		return nil
 	}
 	return out
+}
+
+// parseBodyMetadata validates both metadata objects of a body, answering 400 when one is invalid.
+func parseBodyMetadata(w http.ResponseWriter, b userBody) (userMeta, appMeta map[string]any, ok bool) {
+	var msg string
+	if userMeta, msg = parseMetadata("user_metadata", b.UserMetadata, false); msg != "" {
+		badRequest(w, msg)
+		return nil, nil, false
+	}
+	if appMeta, msg = parseMetadata("app_metadata", b.AppMetadata, true); msg != "" {
+		badRequest(w, msg)
+		return nil, nil, false
+	}
+	return userMeta, appMeta, true
 }
 
 // parseMetadata validates a metadata object: key names without '.' or '$' (at any depth), no
