@@ -193,7 +193,10 @@ func (e *Emulator) getRolePermissions(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) addRolePermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	_ = json.NewDecoder(r.Body).Decode(&b)
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ro := e.roleOr404(w, r)
@@ -210,7 +213,10 @@ func (e *Emulator) addRolePermissions(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) removeRolePermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	_ = json.NewDecoder(r.Body).Decode(&b)
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ro := e.roleOr404(w, r)
@@ -448,7 +454,10 @@ func (e *Emulator) getUserPermissions(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) assignUserPermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	_ = json.NewDecoder(r.Body).Decode(&b)
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u := e.userOr404(w, r)
@@ -466,7 +475,10 @@ func (e *Emulator) assignUserPermissions(w http.ResponseWriter, r *http.Request)
 
 func (e *Emulator) removeUserPermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	_ = json.NewDecoder(r.Body).Decode(&b)
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u := e.userOr404(w, r)
