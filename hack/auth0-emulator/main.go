@@ -60,6 +60,8 @@ func main() {
 	faultLatency := flag.Duration("fault-latency", 0, "latency added to every request")
 	lostRate := flag.Float64("lost-response-rate", 0, "fraction of successful writes whose response is lost after the write committed")
 	lostAs504 := flag.Bool("lost-response-504", false, "answer lost responses with 504 instead of dropping the connection")
+	faultSeed := flag.Uint64("fault-seed", 0, "seed of the fault injector's random choices (0: a fixed default, so runs repeat)")
+	faultRoutes := flag.String("fault-routes", "", `comma-separated route patterns the faults apply to, e.g. "POST /api/v2/users,PATCH /api/v2/users/{id}" (default: every Management API route)`)
 	lag := flag.Duration("search-index-lag", 0, "delay before writes show in users search")
 	quiet := flag.Bool("quiet", false, "do not log each request")
 	flag.Var(clients, "client", "ID:SECRET of a client with every scope (repeatable)")
@@ -75,7 +77,11 @@ func main() {
 		RateLimit:      emulator.RateLimit{PerSecond: *perSecond, PerMinute: *perMinute, Classes: classes},
 		SearchIndexLag: *lag,
 		StateFile:      *stateFile,
-		Faults:         emulator.Faults{ErrorRate: *faultRate, ErrorStatus: *faultStatus, Latency: *faultLatency, LostResponseRate: *lostRate, LostAs504: *lostAs504},
+		Faults: emulator.Faults{
+			Routes:    splitList(*faultRoutes),
+			ErrorRate: *faultRate, ErrorStatus: *faultStatus, Latency: *faultLatency,
+			LostResponseRate: *lostRate, LostAs504: *lostAs504, Seed: *faultSeed,
+		},
 	}
 	if !*quiet {
 		// One line per request: method, path, status and duration; never a body or a header.
@@ -120,4 +126,14 @@ func main() {
 		}
 	case <-time.After(5 * time.Second):
 	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }

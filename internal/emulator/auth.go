@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -71,7 +72,7 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access_denied", "error_description": "Unauthorized"})
 		return
 	}
-	if req.Audience != e.audience(r) {
+	if !e.audienceAccepted(r, req.Audience) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "access_denied", "error_description": "Service not enabled within domain: " + req.Audience})
 		return
 	}
@@ -95,6 +96,7 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// domain is the tenant's domain as named in tokens' issuer.
 func (e *Emulator) domain(r *http.Request) string {
 	if e.cfg.Domain != "" {
 		return e.cfg.Domain
@@ -102,7 +104,12 @@ func (e *Emulator) domain(r *http.Request) string {
 	return r.Host
 }
 
-func (e *Emulator) audience(r *http.Request) string { return "https://" + e.domain(r) + "/api/v2/" }
+// audienceAccepted reports whether aud names this tenant's Management API: the configured
+// Domain's, or the one of the Host the client dialled (the SDK derives the audience from the
+// domain it was given, host:port for a local emulator).
+func (e *Emulator) audienceAccepted(r *http.Request, aud string) bool {
+	return aud == "https://"+r.Host+"/api/v2/" || e.cfg.Domain != "" && aud == "https://"+e.cfg.Domain+"/api/v2/"
+}
 
 func (e *Emulator) sign(c claims) (string, error) {
 	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT","kid":"emulator"}`))
@@ -119,8 +126,35 @@ func (e *Emulator) sign(c claims) (string, error) {
 	return signingInput + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
-// verify checks a bearer token's signature, expiry and audience.
+// maxVerifiedTokens bounds the cache of verified tokens; clients reuse a handful of tokens.
+const maxVerifiedTokens = 10_000
+
+// verify checks a bearer token's signature, expiry and audience. Verified tokens are cached:
+// an RSA verification per request would dominate the emulator's cost.
 func (e *Emulator) verify(r *http.Request, token string) (*claims, string) {
+	v, cached := e.verified.Load(token)
+	c, _ := v.(*claims)
+	if !cached {
+		var problem string
+		if c, problem = e.verifySignature(token); c == nil {
+			return nil, problem
+		}
+		if e.verifiedCount.Add(1) > maxVerifiedTokens {
+			e.verified.Clear()
+			e.verifiedCount.Store(0)
+		}
+		e.verified.Store(token, c)
+	}
+	if e.cfg.Now().Unix() >= c.ExpiresAt {
+		return nil, "Expired token received for JSON Web Token validation"
+	}
+	if !e.audienceAccepted(r, c.Audience) {
+		return nil, "Bad audience: " + c.Audience
+	}
+	return c, ""
+}
+
+func (e *Emulator) verifySignature(token string) (*claims, string) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return nil, "Bad HTTP authentication header format"
@@ -141,26 +175,37 @@ func (e *Emulator) verify(r *http.Request, token string) (*claims, string) {
 	if json.Unmarshal(raw, &c) != nil {
 		return nil, "Invalid token"
 	}
-	if e.cfg.Now().Unix() >= c.ExpiresAt {
-		return nil, "Expired token received for JSON Web Token validation"
-	}
-	if c.Audience != e.audience(r) {
-		return nil, "Bad audience: " + c.Audience
-	}
 	return &c, ""
 }
 
+type claimsKey struct{}
+
 // authorize answers 401 without a valid token and 403 when it lacks every one of the scopes.
-func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request, anyOf []string) bool {
-	auth := r.Header.Get("Authorization")
-	token, ok := strings.CutPrefix(auth, "Bearer ")
+// It returns the request carrying the token's claims, for handlers whose checks depend on the
+// body (see grantedScope).
+func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request, anyOf []string) (*http.Request, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		writeError(w, http.StatusUnauthorized, "", "Missing authentication")
-		return false
+		return r, false
 	}
 	c, problem := e.verify(r, token)
 	if c == nil {
 		writeError(w, http.StatusUnauthorized, "", problem)
+		return r, false
+	}
+	r = r.WithContext(context.WithValue(r.Context(), claimsKey{}, c))
+	if !grantedScope(r, anyOf...) {
+		insufficientScope(w, anyOf...)
+		return r, false
+	}
+	return r, true
+}
+
+// grantedScope reports whether the request's verified token carries any of the scopes.
+func grantedScope(r *http.Request, anyOf ...string) bool {
+	c, _ := r.Context().Value(claimsKey{}).(*claims)
+	if c == nil {
 		return false
 	}
 	granted := strings.Fields(c.Scope)
@@ -169,13 +214,9 @@ func (e *Emulator) authorize(w http.ResponseWriter, r *http.Request, anyOf []str
 			return true
 		}
 	}
-	writeError(w, http.StatusForbidden, "insufficient_scope", "Insufficient scope, expected any of: "+strings.Join(anyOf, ","))
 	return false
 }
 
-// hasScope reports whether the request's (already verified) token carries scope.
-func (e *Emulator) hasScope(r *http.Request, scope string) bool {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	c, _ := e.verify(r, token)
-	return c != nil && slices.Contains(strings.Fields(c.Scope), scope)
+func insufficientScope(w http.ResponseWriter, anyOf ...string) {
+	writeError(w, http.StatusForbidden, "insufficient_scope", "Insufficient scope, expected any of: "+strings.Join(anyOf, ","))
 }

@@ -34,17 +34,25 @@ func startHTTP(t *testing.T, cfg Config) *httpTenant {
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	h := &httpTenant{Emulator: e, base: base, t: t}
-	u, _ := url.Parse(base)
-	resp, body := h.do("POST", "/oauth/token", fmt.Sprintf(`{"grant_type":"client_credentials","client_id":"app","client_secret":"s","audience":"https://%s/api/v2/"}`, u.Host))
-	if resp.StatusCode != 200 {
-		t.Fatalf("token: %d %s", resp.StatusCode, body)
+	h.token = h.tokenFor("app", "s")
+	return h
+}
+
+// tokenFor gets a Management API token for a client, as the SDK would.
+func (h *httpTenant) tokenFor(id, secret string) string {
+	h.t.Helper()
+	saved := h.token
+	h.token = ""
+	defer func() { h.token = saved }()
+	resp, body := h.do("POST", "/oauth/token", fmt.Sprintf(`{"grant_type":"client_credentials","client_id":%q,"client_secret":%q,"audience":"https://%s/api/v2/"}`, id, secret, mustHost(h.t, h.base)))
+	if resp == nil || resp.StatusCode != 200 {
+		h.t.Fatalf("token for %s: %s", id, body)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	_ = json.Unmarshal([]byte(body), &tok)
-	h.token = tok.AccessToken
-	return h
+	return tok.AccessToken
 }
 
 func (h *httpTenant) do(method, path, body string) (*http.Response, string) {
@@ -66,13 +74,13 @@ func (h *httpTenant) do(method, path, body string) (*http.Response, string) {
 const createBody = `{"connection":"Username-Password-Authentication","email":"%s","password":"Str0ng-Passw0rd"}`
 
 func TestRateLimitHeadersAnd429(t *testing.T) {
-	h := startHTTP(t, Config{RateLimit: RateLimit{PerSecond: 5}})
-	// Align to the start of a second so that the window does not roll over mid-test.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	// A frozen clock: no token comes back during the test, however slow the machine.
+	frozen := time.Now()
+	h := startHTTP(t, Config{RateLimit: RateLimit{PerSecond: 5}, Now: func() time.Time { return frozen }})
 	var statuses []int
 	var last *http.Response
 	var lastBody string
-	for range 8 {
+	for range 7 { // the token request took one
 		last, lastBody = h.do("GET", "/api/v2/users/auth0%7Cnobody", "")
 		statuses = append(statuses, last.StatusCode)
 	}
@@ -190,5 +198,49 @@ func TestLostResponseAs504(t *testing.T) {
 	}
 	if len(h.UsersByEmail("gw@example.com")) != 1 {
 		t.Fatal("the write did not commit")
+	}
+}
+
+func TestFaultsAreDeterministicForASeed(t *testing.T) {
+	statuses := func() []int {
+		h := startHTTP(t, Config{Faults: Faults{ErrorRate: 0.5, ErrorStatus: 500, Seed: 7}})
+		var out []int
+		for range 20 {
+			resp, _ := h.do("GET", "/api/v2/users/auth0%7Cx", "")
+			out = append(out, resp.StatusCode)
+		}
+		return out
+	}
+	first, second := statuses(), statuses()
+	if fmt.Sprint(first) != fmt.Sprint(second) {
+		t.Fatalf("same seed, different faults:\n%v\n%v", first, second)
+	}
+	if !strings.Contains(fmt.Sprint(first), "500") || !strings.Contains(fmt.Sprint(first), "404") {
+		t.Fatalf("a rate of 0.5 gave %v", first)
+	}
+}
+
+func TestLostResponseRateLosesOnlyWrites(t *testing.T) {
+	h := startHTTP(t, Config{Faults: Faults{LostResponseRate: 1}})
+	if resp, _ := h.do("GET", "/api/v2/users-by-email?email=x@example.com", ""); resp == nil || resp.StatusCode != 200 {
+		t.Fatalf("a read lost its response: %v", resp)
+	}
+	if resp, _ := h.do("POST", "/api/v2/users", fmt.Sprintf(createBody, "rate@example.com")); resp != nil {
+		t.Fatalf("a write kept its response: %d", resp.StatusCode)
+	}
+	if len(h.UsersByEmail("rate@example.com")) != 1 {
+		t.Fatal("the write did not commit")
+	}
+	if h.Counters()["POST /api/v2/users"][201] != 1 {
+		t.Fatalf("the committed write is not counted as answered: %v", h.Counters())
+	}
+}
+
+func TestLatencyFault(t *testing.T) {
+	h := startHTTP(t, Config{Faults: Faults{Latency: 50 * time.Millisecond, Routes: []string{"GET /api/v2/users/{id}"}}})
+	start := time.Now()
+	h.do("GET", "/api/v2/users/auth0%7Cx", "")
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("answered in %s, want at least 50ms", d)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,8 +26,9 @@ type Client struct {
 
 // Config configures an Emulator.
 type Config struct {
-	// Domain is the tenant's domain, used in the token audience https://{Domain}/api/v2/.
-	// Empty: the Host of each request is accepted.
+	// Domain is the tenant's domain: tokens are issued by https://{Domain}/ and the audience
+	// https://{Domain}/api/v2/ is accepted, as is the one of the Host a client dialled (the SDK
+	// derives it from host:port). Empty: only the Host's.
 	Domain string
 	// Clients that may get tokens, by client id.
 	Clients map[string]Client
@@ -39,8 +41,12 @@ type Config struct {
 	Faults Faults
 	// TokenTTL is the lifetime of issued tokens; default 24h.
 	TokenTTL time.Duration
-	// StateFile, when set, is loaded at start (if present) and written on Close.
+	// StateFile, when set, is loaded at start (if present), written shortly after every change
+	// and on Close. Passwords are not written.
 	StateFile string
+	// MaxMetadataBytes bounds user_metadata and app_metadata together, serialized; default
+	// DefaultMaxMetadataBytes, Auth0's documented 16 MB.
+	MaxMetadataBytes int
 	// Logf, when set, receives one line per request (never a secret, token or password).
 	Logf func(format string, args ...any)
 	// Now replaces the clock (tests).
@@ -59,8 +65,15 @@ type Emulator struct {
 	faults   *faultInjector
 	counters *counters
 
+	// verified caches the claims of tokens whose signature was checked (token -> *claims).
+	verified      sync.Map
+	verifiedCount atomic.Int64
+
 	servers []*http.Server
 	handler http.Handler
+
+	// saver writes the state file after changes; nil without a StateFile.
+	saver *stateSaver
 }
 
 // New makes an Emulator with an empty tenant holding one database connection,
@@ -71,6 +84,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxMetadataBytes <= 0 {
+		cfg.MaxMetadataBytes = DefaultMaxMetadataBytes
 	}
 	key, err := signingKey()
 	if err != nil {
@@ -89,6 +105,7 @@ func New(cfg Config) (*Emulator, error) {
 		if err := e.load(cfg.StateFile); err != nil {
 			return nil, err
 		}
+		e.saver = startSaver(func() error { return e.save(cfg.StateFile) }, cfg.Logf)
 	}
 	e.handler = e.routes()
 	return e, nil
@@ -123,8 +140,8 @@ func (e *Emulator) Close() error {
 		cancel()
 	}
 	e.servers = nil
-	if e.cfg.StateFile != "" {
-		errs = append(errs, e.save(e.cfg.StateFile))
+	if e.saver != nil {
+		errs = append(errs, e.saver.stop())
 	}
 	return errors.Join(errs...)
 }

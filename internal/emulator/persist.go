@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync"
+	"time"
 )
 
 // snapshot is the state file's format. Passwords are not written: a restarted tenant keeps its
@@ -19,8 +21,10 @@ type snapshot struct {
 	UserPerms   map[string][]permissionRef `json:"userPermissions"`
 }
 
+// persistedUser embeds user by value: encoding/json cannot allocate an embedded pointer to an
+// unexported type when decoding.
 type persistedUser struct {
-	*user
+	user
 	Connection string `json:"connection"`
 }
 
@@ -38,7 +42,7 @@ func (e *Emulator) save(path string) error {
 		snap.Connections = append(snap.Connections, c)
 	}
 	for _, u := range e.st.users {
-		snap.Users = append(snap.Users, &persistedUser{user: u, Connection: u.Connection})
+		snap.Users = append(snap.Users, &persistedUser{user: *u, Connection: u.Connection})
 	}
 	for _, r := range e.st.roles {
 		snap.Roles = append(snap.Roles, persistedRole{ID: r.ID, Name: r.Name, Description: r.Description, Permissions: r.permissions})
@@ -85,7 +89,7 @@ func (e *Emulator) load(path string) error {
 		e.st.connections[c.Name] = c
 	}
 	for _, pu := range snap.Users {
-		u := pu.user
+		u := &pu.user
 		u.Connection = pu.Connection
 		e.st.users[u.UserID] = u
 		e.st.indexEmail(u)
@@ -109,4 +113,69 @@ func (e *Emulator) load(path string) error {
 		}
 	}
 	return nil
+}
+
+// saveDebounce gathers the writes of a burst into one save of the state file.
+const saveDebounce = 500 * time.Millisecond
+
+// stateSaver writes the state file in the background, shortly after changes, so that a tenant
+// survives a crash of the standalone emulator and not only a clean Close.
+type stateSaver struct {
+	save     func() error
+	logf     func(string, ...any)
+	dirty    chan struct{}
+	done     chan struct{}
+	stopped  chan struct{}
+	stopOnce sync.Once
+}
+
+func startSaver(save func() error, logf func(string, ...any)) *stateSaver {
+	s := &stateSaver{save: save, logf: logf, dirty: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+	go s.loop()
+	return s
+}
+
+func (s *stateSaver) loop() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.dirty:
+		}
+		select {
+		case <-s.done:
+			return // stop saves anyway
+		case <-time.After(saveDebounce):
+		}
+		if err := s.save(); err != nil && s.logf != nil {
+			s.logf("auth0-emulator: %v", err)
+		}
+	}
+}
+
+// markDirty asks for a save soon; it never blocks.
+func (s *stateSaver) markDirty() {
+	select {
+	case s.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the loop and saves a last time.
+func (s *stateSaver) stop() error {
+	var err error
+	s.stopOnce.Do(func() {
+		close(s.done)
+		<-s.stopped
+		err = s.save()
+	})
+	return err
+}
+
+// changed notes that the tenant changed, for the state file.
+func (e *Emulator) changed() {
+	if e.saver != nil {
+		e.saver.markDirty()
+	}
 }

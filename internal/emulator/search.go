@@ -164,7 +164,10 @@ func fieldValue(u *user, field string) any {
 		return m
 	}
 	var cur any = m
-	for _, part := range strings.Split(rest, ".") {
+	// Walk the dotted path without splitting it: this runs for every user of a scan.
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, ".")
 		obj, ok := cur.(map[string]any)
 		if !ok {
 			return nil

@@ -1,8 +1,6 @@
 package emulator
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -58,6 +56,7 @@ func LoadSeed(path string) (Seed, error) {
 
 // Seed adds connections, resource servers, roles and users to the tenant, in that order.
 func (e *Emulator) Seed(s Seed) error {
+	defer e.changed()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, c := range s.Connections {
@@ -118,10 +117,7 @@ func (e *Emulator) createUserLocked(su SeedUser) (string, error) {
 		Identities: []identity{{Connection: conn, UserID: raw, Provider: provider, IsSocial: provider != "auth0"}},
 		CreatedAt:  timestamp(now), UpdatedAt: timestamp(now),
 	}
-	if u.Name == "" {
-		u.Name = u.Email
-	}
-	u.Nickname, _, _ = strings.Cut(u.Email, "@")
+	applyProfileDefaults(u)
 	e.st.users[u.UserID] = u
 	e.st.indexEmail(u)
 	e.st.recordForSearch(u.UserID, u, now, 0)
@@ -142,184 +138,4 @@ func (e *Emulator) roleByName(name string) *role {
 		}
 	}
 	return nil
-}
-
-// --- In-process access for tests: acts as an administrator or application would, without
-// HTTP and without counting as API calls.
-
-// ErrNotFound is returned by the in-process accessors for a missing object.
-var ErrNotFound = errors.New("not found")
-
-// CreateUser adds a user directly and returns its id.
-func (e *Emulator) CreateUser(su SeedUser) (string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.createUserLocked(su)
-}
-
-// User returns a user as the API would (a JSON object), or nil when it does not exist.
-func (e *Emulator) User(id string) map[string]any {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, ok := e.st.users[id]
-	if !ok {
-		return nil
-	}
-	return u.view(nil, true)
-}
-
-// UsersByEmail returns the users with an email, as the API would.
-func (e *Emulator) UsersByEmail(email string) []map[string]any {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []map[string]any
-	for _, id := range e.st.byEmail[strings.ToLower(email)] {
-		out = append(out, e.st.users[id].view(nil, true))
-	}
-	return out
-}
-
-// UserCount is the number of users in the tenant.
-func (e *Emulator) UserCount() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.st.users)
-}
-
-// PatchUser applies a PATCH body (Auth0's semantics, metadata merge and null deletion) directly.
-func (e *Emulator) PatchUser(id string, patch map[string]any) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, ok := e.st.users[id]
-	if !ok {
-		return ErrNotFound
-	}
-	raw, _ := json.Marshal(patch)
-	var b userBody
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return err
-	}
-	um, msg := parseMetadata("user_metadata", b.UserMetadata, false)
-	am, msg2 := parseMetadata("app_metadata", b.AppMetadata, false)
-	if msg != "" || msg2 != "" {
-		return errors.New(msg + msg2)
-	}
-	if b.Email != nil {
-		e.st.unindexEmail(u)
-		u.Email = strings.ToLower(*b.Email)
-		e.st.indexEmail(u)
-	}
-	for dst, v := range map[*string]*string{&u.Name: b.Name, &u.Nickname: b.Nickname, &u.GivenName: b.GivenName, &u.FamilyName: b.FamilyName, &u.Username: b.Username, &u.Picture: b.Picture, &u.PhoneNumber: b.PhoneNumber} {
-		setString(dst, v)
-	}
-	if b.Blocked != nil {
-		u.Blocked = b.Blocked
-	}
-	if b.EmailVerified != nil {
-		u.EmailVerified = *b.EmailVerified
-	}
-	if b.Password != nil {
-		u.Password = *b.Password
-		u.PasswordChanges++
-	}
-	u.UserMetadata = MergeMetadata(u.UserMetadata, um)
-	u.AppMetadata = MergeMetadata(u.AppMetadata, am)
-	e.st.recordForSearch(id, u, e.cfg.Now(), e.cfg.SearchIndexLag)
-	return nil
-}
-
-// DeleteUser removes a user directly.
-func (e *Emulator) DeleteUser(id string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if u, ok := e.st.users[id]; ok {
-		e.st.unindexEmail(u)
-		delete(e.st.users, id)
-		delete(e.st.userRoles, id)
-		delete(e.st.userPerms, id)
-		e.st.recordForSearch(id, nil, e.cfg.Now(), 0)
-	}
-}
-
-// PasswordIs reports whether the user's current password is pw.
-func (e *Emulator) PasswordIs(id, pw string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, ok := e.st.users[id]
-	return ok && u.Password == pw
-}
-
-// PasswordChanges is how many times the user's password has been set (creation included).
-func (e *Emulator) PasswordChanges(id string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if u, ok := e.st.users[id]; ok {
-		return u.PasswordChanges
-	}
-	return 0
-}
-
-// RoleID returns the id of the role with a name, or "".
-func (e *Emulator) RoleID(name string) string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ro := e.roleByName(name); ro != nil {
-		return ro.ID
-	}
-	return ""
-}
-
-// UserRoleIDs returns the ids of the roles granted to a user, sorted.
-func (e *Emulator) UserRoleIDs(id string) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for rid := range e.st.userRoles[id] {
-		out = append(out, rid)
-	}
-	sortStrings(out)
-	return out
-}
-
-// GrantRole grants a role to a user directly (a grant made outside the operator).
-func (e *Emulator) GrantRole(userID, roleID string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.grantRole(userID, roleID)
-}
-
-// RevokeRole removes a role from a user directly (out-of-band drift).
-func (e *Emulator) RevokeRole(userID, roleID string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.st.userRoles[userID], roleID)
-}
-
-// UserPermissions returns a user's direct permissions as "<api identifier> <scope>", sorted.
-func (e *Emulator) UserPermissions(id string) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for p := range e.st.userPerms[id] {
-		out = append(out, p.ResourceServerIdentifier+" "+p.PermissionName)
-	}
-	sortStrings(out)
-	return out
-}
-
-// GrantPermission grants a permission directly (outside the operator).
-func (e *Emulator) GrantPermission(userID, api, name string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.st.userPerms[userID] == nil {
-		e.st.userPerms[userID] = map[permissionRef]bool{}
-	}
-	e.st.userPerms[userID][permissionRef{ResourceServerIdentifier: api, PermissionName: name}] = true
-}
-
-// RevokePermission removes a direct permission (out-of-band drift).
-func (e *Emulator) RevokePermission(userID, api, name string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.st.userPerms[userID], permissionRef{ResourceServerIdentifier: api, PermissionName: name})
 }

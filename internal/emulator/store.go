@@ -47,6 +47,10 @@ type identity struct {
 type Connection struct {
 	Name     string `json:"name"`
 	Strategy string `json:"strategy"`
+	// SetUserRootAttributes is the connection option of that name: "on_each_login" (Auth0's
+	// default: the identity provider owns name, nickname, given_name, family_name and picture,
+	// and the Management API refuses to change them) or "on_first_login" (they may be changed).
+	SetUserRootAttributes string `json:"set_user_root_attributes,omitempty"`
 }
 
 func (c Connection) isDatabase() bool { return c.Strategy == "" || c.Strategy == "auth0" }

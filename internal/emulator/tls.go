@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
 	"time"
 )
 
@@ -76,5 +75,3 @@ func selfSignedChain() ([]byte, tls.Certificate, error) {
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	return caPEM, tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, nil
 }
-
-func sortStrings(s []string) { sort.Strings(s) }
