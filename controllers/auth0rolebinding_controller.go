@@ -38,6 +38,7 @@ type Auth0RoleBindingReconciler struct {
 	ResyncInterval          time.Duration
 	MaxConcurrentReconciles int
 	roles                   *roleCache
+	domains                 domainCache
 	// observedAt holds each binding's last observation of its grants (in memory: a restart
 	// observes once more).
 	observedAt sync.Map

@@ -23,13 +23,8 @@ func (r *Auth0RoleBindingReconciler) recordBindingStatus(s *bindingScope, plans 
 		ss := v1alpha1.SubjectStatus{Subject: sub.key, UserID: sub.userID, Message: sub.message}
 		if sub.userID != "" {
 			resolved++
-			for _, g := range plans[sub.userID].Applied {
-				if id, ok := strings.CutPrefix(g, rolePrefix); ok {
-					ss.Roles = append(ss.Roles, id)
-				} else {
-					ss.Permissions = append(ss.Permissions, strings.TrimPrefix(g, permPrefix))
-				}
-			}
+			ss.Roles, ss.Permissions = splitGrants(plans[sub.userID].Applied)
+			ss.ExternalRoles, ss.ExternalPermissions = splitGrants(plans[sub.userID].External)
 		}
 		st.Subjects = append(st.Subjects, ss)
 	}
@@ -52,4 +47,16 @@ func (r *Auth0RoleBindingReconciler) recordBindingStatus(s *bindingScope, plans 
 	if driftFields(drift) != previous {
 		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeWarning, conditions.ReasonDriftDetected, "Observe", "%s", message)
 	}
+}
+
+// splitGrants turns grants back into role ids and permissions for the status.
+func splitGrants(gs []string) (roles, perms []string) {
+	for _, g := range gs {
+		if id, ok := strings.CutPrefix(g, rolePrefix); ok {
+			roles = append(roles, id)
+		} else {
+			perms = append(perms, strings.TrimPrefix(g, permPrefix))
+		}
+	}
+	return roles, perms
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -193,10 +194,12 @@ func verifyUserIDs(ctx context.Context, s *bindingScope, idx []int) error {
 // one bulk assignment per role, one call per user for permissions and for removals.
 func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *bindingScope) error {
 	st := &s.obj.Status
-	applied := map[string]grants.Set{} // user id -> grants this binding applied before
+	applied := map[string]grants.Set{}  // user id -> grants this binding applied before
+	external := map[string]grants.Set{} // user id -> grants it found made outside the operator
 	for _, prev := range st.Subjects {
 		if prev.UserID != "" {
 			applied[prev.UserID] = toSet(prev.Roles, prev.Permissions)
+			external[prev.UserID] = toSet(prev.ExternalRoles, prev.ExternalPermissions)
 		}
 	}
 	current := map[string]bool{}
@@ -205,7 +208,7 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 			current[sub.userID] = true
 		}
 	}
-	others, err := r.grantsOfOthers(ctx, s.obj)
+	others, err := r.grantsOfOthers(ctx, s.obj, s.auth0)
 	if err != nil {
 		return err
 	}
@@ -215,35 +218,36 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 	if last, ok := r.observedAt.Load(key); ok && last.(observation).generation == s.obj.Generation &&
 		time.Since(last.(observation).at) < resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval)/2 {
 		// Woken by subjects becoming ready, shortly after an observation: trust that what was
-		// applied still holds (drift is looked for on the resync) and only add what is new.
-		// Assigning a grant a user already holds is harmless.
+		// recorded still holds (drift is looked for on the resync) and only add what is new.
+		// Assigning a grant a user already holds is harmless; for a new subject it is then
+		// recorded as applied rather than external.
 		observed = map[string]grants.Set{}
 		for uid := range current {
-			observed[uid] = applied[uid]
+			observed[uid] = union(applied[uid], external[uid])
 		}
 	} else {
-		if observed, err = observeGrants(ctx, s.auth0, s.desired, applied, current); err != nil {
-			return err
+		if observed, err = observeGrants(ctx, s.auth0, s.desired, applied, external, current); err != nil {
+			return r.roleGone(s, err)
 		}
 		r.observedAt.Store(key, observation{at: time.Now(), generation: s.obj.Generation})
 	}
 
+	// After a spec change everything is applied; Report only holds back re-adding drift.
 	reportOnly := !specChanged && s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport
 	addRole := map[string][]string{} // role id -> users
 	var drift []v1alpha1.DriftEntry
 	plans := map[string]grants.Plan{}
-	for uid := range current {
-		p := grants.PlanUser(grants.Input{Desired: s.desired, Observed: observed[uid], Applied: applied[uid], HeldByOthers: others[uid]})
+	for _, uid := range sortedKeys(current) {
+		p := grants.PlanUser(grants.Input{
+			Desired: s.desired, Observed: observed[uid], Applied: applied[uid], External: external[uid],
+			HeldByOthers: others.held[uid], AppliedByOthers: others.applied[uid], ReportOnly: reportOnly,
+		})
 		plans[uid] = p
 		for _, g := range p.Drifted {
 			drift = append(drift, driftEntry(uid, g, st.Drift))
 		}
-		adds := p.Add
-		if reportOnly {
-			adds = without(adds, p.Drifted)
-		}
 		var perms []auth0.Permission
-		for _, g := range adds {
+		for _, g := range p.Add {
 			if id, ok := strings.CutPrefix(g, rolePrefix); ok {
 				addRole[id] = append(addRole[id], uid)
 			} else {
@@ -260,16 +264,14 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 		}
 	}
 	for _, roleID := range sortedKeys(addRole) {
-		users := addRole[roleID]
-		sort.Strings(users)
-		if err := s.auth0.AssignRoleToUsers(ctx, roleID, users); err != nil {
-			return fmt.Errorf("cannot assign role %s: %w", roleID, err)
+		if err := s.auth0.AssignRoleToUsers(ctx, roleID, addRole[roleID]); err != nil {
+			return r.roleGone(s, fmt.Errorf("cannot assign role %s: %w", roleID, err))
 		}
 	}
-	// Subjects that left the spec give up what they alone held.
-	for uid, had := range applied {
+	// Subjects that left the spec give up what they alone held (external grants stay).
+	for _, uid := range sortedKeys(applied) {
 		if !current[uid] {
-			if err := revoke(ctx, s.auth0, uid, grants.Release(had, others[uid])); err != nil {
+			if err := revoke(ctx, s.auth0, uid, grants.Release(applied[uid], others.held[uid])); err != nil {
 				return err
 			}
 		}
@@ -278,23 +280,47 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 	return nil
 }
 
+// errRoleGone is a wanted role that Auth0 no longer has: deleted after its name was resolved.
+type errRoleGone struct {
+	roleID string
+	err    error
+}
+
+func (e *errRoleGone) Error() string {
+	return fmt.Sprintf("role %s was deleted in Auth0, resolving roles again: %v", e.roleID, e.err)
+}
+
+// roleGone handles a role deleted in Auth0 after its name was resolved: the cached roles are
+// dropped. Seen while observing, the pass is retried (a transient error, not an Auth0 one),
+// which then reports the role as unresolved and applies the rest. Other errors pass through.
+func (r *Auth0RoleBindingReconciler) roleGone(s *bindingScope, err error) error {
+	var gone *errRoleGone
+	if errors.As(err, &gone) {
+		r.roles.forget(s.auth0)
+		return errors.New(gone.Error())
+	}
+	if auth0.IsNotFound(err) {
+		r.roles.forget(s.auth0)
+	}
+	return err
+}
+
 // observation is when a binding last read its grants from Auth0, and for which generation.
 type observation struct {
 	at         time.Time
 	generation int64
 }
 
-// observeGrants reads what Auth0 holds of the grants that matter (desired or applied before):
-// role membership with one paged call per role, which covers every subject at once, and direct
-// permissions per user only when the binding deals in permissions.
-func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, applied map[string]grants.Set, users map[string]bool) (map[string]grants.Set, error) {
-	relevant := grants.Set{}
-	for g := range desired {
-		relevant[g] = true
-	}
-	for _, set := range applied {
-		for g := range set {
-			relevant[g] = true
+// observeGrants reads what Auth0 holds of the grants that matter (desired, applied before or
+// found external): role membership with one paged call per role, which covers every subject at
+// once, and direct permissions per user only when the binding deals in permissions.
+func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, applied, external map[string]grants.Set, users map[string]bool) (map[string]grants.Set, error) {
+	relevant := union(desired)
+	for _, sets := range []map[string]grants.Set{applied, external} {
+		for _, set := range sets {
+			for g := range set {
+				relevant[g] = true
+			}
 		}
 	}
 	observed := map[string]grants.Set{}
@@ -309,6 +335,14 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, appl
 			continue
 		}
 		members, err := c.RoleUserIDs(ctx, roleID)
+		if auth0.IsNotFound(err) {
+			if !desired[g] {
+				// A role this binding applied and no longer wants was deleted in Auth0:
+				// nobody holds it, nothing to revoke.
+				continue
+			}
+			return nil, &errRoleGone{roleID: roleID, err: err}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cannot list the users of role %s: %w", roleID, err)
 		}
@@ -319,7 +353,7 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, appl
 		}
 	}
 	if wantPerms {
-		for uid := range users {
+		for _, uid := range sortedKeys(users) {
 			perms, err := c.UserPermissions(ctx, uid)
 			if err != nil {
 				return nil, fmt.Errorf("cannot list the permissions of %s: %w", uid, err)
@@ -332,32 +366,91 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, appl
 	return observed, nil
 }
 
-// grantsOfOthers collects, per user id, what every other live binding of the same tenant has
-// applied: those grants must survive this binding letting go of them.
-func (r *Auth0RoleBindingReconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding) (map[string]grants.Set, error) {
+// othersGrants is what the other live bindings of the same tenant hold, per Auth0 user id.
+type othersGrants struct {
+	// held: applied, found external, or wanted by their spec. Never revoked by this binding.
+	held map[string]grants.Set
+	// applied: what their status says they applied.
+	applied map[string]grants.Set
+}
+
+func (o othersGrants) add(m map[string]grants.Set, uid, g string) {
+	if m[uid] == nil {
+		m[uid] = grants.Set{}
+	}
+	m[uid][g] = true
+}
+
+// grantsOfOthers collects, per user id, what every other live binding (any namespace, not being
+// deleted) of the same tenant domain holds, from its status and its spec: those grants must
+// survive this binding letting go of them. A binding whose spec was just written and not yet
+// reconciled still protects the grants it wants.
+func (r *Auth0RoleBindingReconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding, c auth0.Client) (othersGrants, error) {
+	out := othersGrants{held: map[string]grants.Set{}, applied: map[string]grants.Set{}}
 	var list v1alpha1.Auth0RoleBindingList
 	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil { // read-only
-		return nil, fmt.Errorf("cannot list bindings: %w", err)
+		return out, fmt.Errorf("cannot list bindings: %w", err)
 	}
-	mine := tenantKey(self.Namespace, self.Spec.TenantRef)
-	out := map[string]grants.Set{}
-	for _, b := range list.Items {
-		if (b.Namespace == self.Namespace && b.Name == self.Name) || !b.DeletionTimestamp.IsZero() || tenantKey(b.Namespace, b.Spec.TenantRef) != mine {
+	sameTenant := r.sameTenant(ctx, self)
+	for i := range list.Items {
+		b := &list.Items[i]
+		if (b.Namespace == self.Namespace && b.Name == self.Name) || !b.DeletionTimestamp.IsZero() || !sameTenant(b) {
 			continue
 		}
+		resolved := map[string]string{} // subject key -> user id
 		for _, sub := range b.Status.Subjects {
 			if sub.UserID == "" {
 				continue
 			}
-			if out[sub.UserID] == nil {
-				out[sub.UserID] = grants.Set{}
-			}
+			resolved[sub.Subject] = sub.UserID
 			for g := range toSet(sub.Roles, sub.Permissions) {
-				out[sub.UserID][g] = true
+				out.add(out.held, sub.UserID, g)
+				out.add(out.applied, sub.UserID, g)
+			}
+			for g := range toSet(sub.ExternalRoles, sub.ExternalPermissions) {
+				out.add(out.held, sub.UserID, g)
+			}
+		}
+		wanted := r.roles.specGrants(c, b.Spec)
+		if len(wanted) == 0 {
+			continue
+		}
+		for _, sub := range b.Spec.Subjects {
+			uid := resolved[subjectKey(sub)]
+			if uid == "" {
+				uid = sub.UserID
+			}
+			if uid == "" {
+				continue
+			}
+			for g := range wanted {
+				out.add(out.held, uid, g)
 			}
 		}
 	}
 	return out, nil
+}
+
+// sameTenant returns a test for whether another binding talks to the same tenant domain as
+// self. Bindings naming the same Secret (or both the default tenant) are the same tenant
+// without a read; others compare the domains of their Secrets. A domain that cannot be read
+// counts as the same tenant: holding a grant too long is safer than revoking one wrongly.
+func (r *Auth0RoleBindingReconciler) sameTenant(ctx context.Context, self *v1alpha1.Auth0RoleBinding) func(*v1alpha1.Auth0RoleBinding) bool {
+	mine := tenantKey(self.Namespace, self.Spec.TenantRef)
+	myDomain := sync.OnceValues(func() (string, error) {
+		return r.domains.domainOf(ctx, r.Tenants, self.Namespace, self.Spec.TenantRef)
+	})
+	return func(b *v1alpha1.Auth0RoleBinding) bool {
+		if tenantKey(b.Namespace, b.Spec.TenantRef) == mine {
+			return true
+		}
+		myDomain, err := myDomain()
+		if err != nil {
+			return true
+		}
+		domain, err := r.domains.domainOf(ctx, r.Tenants, b.Namespace, b.Spec.TenantRef)
+		return err != nil || domain == myDomain
+	}
 }
 
 // reconcileBindingDelete revokes what the binding alone granted, then lets it go.
@@ -383,7 +476,7 @@ func (r *Auth0RoleBindingReconciler) releaseBinding(ctx context.Context, obj *v1
 	if err != nil {
 		return err
 	}
-	others, err := r.grantsOfOthers(ctx, obj)
+	others, err := r.grantsOfOthers(ctx, obj, c)
 	if err != nil {
 		return err
 	}
@@ -392,7 +485,8 @@ func (r *Auth0RoleBindingReconciler) releaseBinding(ctx context.Context, obj *v1
 		if sub.UserID == "" {
 			continue
 		}
-		if err := revoke(ctx, c, sub.UserID, grants.Release(toSet(sub.Roles, sub.Permissions), others[sub.UserID])); err != nil {
+		// External grants are not this binding's to revoke.
+		if err := revoke(ctx, c, sub.UserID, grants.Release(toSet(sub.Roles, sub.Permissions), others.held[sub.UserID])); err != nil {
 			return err
 		}
 		// Recorded as released, so a retry after a later failure does not redo it.
@@ -425,6 +519,11 @@ func revoke(ctx context.Context, c auth0.Client, uid string, gs []string) error 
 	return nil
 }
 
+// roleMissRefresh is how often one unknown role may refresh the role list: many bindings
+// naming the same missing role (a typo templated into every namespace) cost one list per
+// interval, not one each per resync. A role never looked for before refreshes at once.
+const roleMissRefresh = 10 * time.Second
+
 // roleCache resolves role names to ids per tenant client, and remembers resource servers'
 // scopes; a miss refreshes once, so a new role or scope is found without a restart.
 type roleCache struct {
@@ -433,10 +532,24 @@ type roleCache struct {
 	byName  map[auth0.Client]map[string]string
 	ids     map[auth0.Client]map[string]bool
 	scopes  map[auth0.Client]map[string]map[string]bool
+	// missed is when a refresh last failed to find a role reference, per client.
+	missed map[auth0.Client]map[v1alpha1.RoleReference]time.Time
 }
 
 func newRoleCache() *roleCache {
-	return &roleCache{byName: map[auth0.Client]map[string]string{}, ids: map[auth0.Client]map[string]bool{}, scopes: map[auth0.Client]map[string]map[string]bool{}}
+	return &roleCache{
+		byName: map[auth0.Client]map[string]string{}, ids: map[auth0.Client]map[string]bool{},
+		scopes: map[auth0.Client]map[string]map[string]bool{}, missed: map[auth0.Client]map[v1alpha1.RoleReference]time.Time{},
+	}
+}
+
+// forget drops the roles known for a client, after Auth0 said one of them is gone.
+func (c *roleCache) forget(client auth0.Client) {
+	c.mu.Lock()
+	delete(c.byName, client)
+	delete(c.ids, client)
+	delete(c.missed, client)
+	c.mu.Unlock()
 }
 
 func (c *roleCache) resolve(ctx context.Context, client auth0.Client, ref v1alpha1.RoleReference) (string, error) {
@@ -461,8 +574,9 @@ func (c *roleCache) resolve(ctx context.Context, client auth0.Client, ref v1alph
 	defer c.refresh.Unlock()
 	c.mu.Lock()
 	id = lookup()
+	recentMiss := time.Since(c.missed[client][ref]) < roleMissRefresh
 	c.mu.Unlock()
-	if id != "" {
+	if id != "" || recentMiss {
 		return id, nil
 	}
 	roles, err := client.ListRoles(ctx)
@@ -476,7 +590,13 @@ func (c *roleCache) resolve(ctx context.Context, client auth0.Client, ref v1alph
 		c.byName[client][ro.Name] = ro.ID
 		c.ids[client][ro.ID] = true
 	}
-	return lookup(), nil
+	if id = lookup(); id == "" {
+		if c.missed[client] == nil {
+			c.missed[client] = map[v1alpha1.RoleReference]time.Time{}
+		}
+		c.missed[client][ref] = time.Now()
+	}
+	return id, nil
 }
 
 func (c *roleCache) permissionExists(ctx context.Context, client auth0.Client, api, name string) (bool, error) {
@@ -503,6 +623,72 @@ func (c *roleCache) permissionExists(ctx context.Context, client auth0.Client, a
 		c.scopes[client][api][sc] = true
 	}
 	return c.scopes[client][api][name], nil
+}
+
+// specGrants are the grants a binding's spec asks for, as far as the cache knows them without
+// a call: role names it has not seen are left out (that binding resolves them itself).
+func (c *roleCache) specGrants(client auth0.Client, spec v1alpha1.Auth0RoleBindingSpec) grants.Set {
+	out := grants.Set{}
+	c.mu.Lock()
+	for _, ref := range spec.Roles {
+		switch {
+		case ref.ID != "":
+			out[rolePrefix+ref.ID] = true
+		case c.byName[client][ref.Name] != "":
+			out[rolePrefix+c.byName[client][ref.Name]] = true
+		}
+	}
+	c.mu.Unlock()
+	for _, p := range spec.Permissions {
+		out[permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+	}
+	return out
+}
+
+// domainTTL bounds how long a tenant Secret's domain is trusted: a Secret repointed at another
+// tenant is noticed by composition within it.
+const domainTTL = 5 * time.Minute
+
+// domainCache remembers the domain each tenant Secret names, so that comparing bindings'
+// tenants reads each Secret at most once per domainTTL (Secrets are not in the manager's cache).
+type domainCache struct {
+	mu      sync.Mutex
+	entries map[string]domainEntry
+}
+
+type domainEntry struct {
+	domain string
+	at     time.Time
+}
+
+func (d *domainCache) domainOf(ctx context.Context, t *TenantResolver, ns string, ref *v1alpha1.TenantReference) (string, error) {
+	key := t.Default
+	if ref != nil {
+		key = types.NamespacedName{Namespace: ns, Name: ref.SecretName}
+	}
+	d.mu.Lock()
+	e, ok := d.entries[key.String()]
+	d.mu.Unlock()
+	if ok && time.Since(e.at) < domainTTL {
+		return e.domain, nil
+	}
+	if key.Name == "" {
+		return "", fmt.Errorf("no default tenant")
+	}
+	var secret corev1.Secret
+	if err := t.Reader.Get(ctx, key, &secret); err != nil {
+		return "", fmt.Errorf("cannot get tenant Secret %s: %w", key, err)
+	}
+	domain := strings.ToLower(strings.TrimSpace(string(secret.Data[TenantKeyDomain])))
+	domain = strings.TrimPrefix(strings.TrimPrefix(domain, "https://"), "http://")
+	domain = strings.TrimSuffix(domain, "/")
+	d.mu.Lock()
+	if d.entries == nil {
+		d.entries = map[string]domainEntry{}
+	}
+	d.entries[key.String()] = domainEntry{domain: domain, at: time.Now()}
+	d.mu.Unlock()
+	return domain, nil
 }
 
 func subjectKey(s v1alpha1.Subject) string {
@@ -546,15 +732,11 @@ func toPermission(g string) auth0.Permission {
 	return auth0.Permission{ResourceServerIdentifier: api, Name: name}
 }
 
-func without(list, drop []string) []string {
-	var out []string
-	for _, x := range list {
-		keep := true
-		for _, d := range drop {
-			keep = keep && x != d
-		}
-		if keep {
-			out = append(out, x)
+func union(sets ...grants.Set) grants.Set {
+	out := grants.Set{}
+	for _, s := range sets {
+		for g := range s {
+			out[g] = true
 		}
 	}
 	return out

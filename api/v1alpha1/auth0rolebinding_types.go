@@ -113,6 +113,16 @@ type SubjectStatus struct {
 	// +listType=set
 	// +optional
 	Permissions []string `json:"permissions,omitempty"`
+	// ExternalRoles are ids of roles the binding grants that the user already held from outside
+	// the operator when the binding found them. They count as held, and are never revoked.
+	// +listType=set
+	// +optional
+	ExternalRoles []string `json:"externalRoles,omitempty"`
+	// ExternalPermissions are permissions, as `<resourceServerIdentifier> <permission>`, the
+	// binding grants that the user already held from outside the operator. Never revoked.
+	// +listType=set
+	// +optional
+	ExternalPermissions []string `json:"externalPermissions,omitempty"`
 	// Message says why the subject is not (fully) applied.
 	// +optional
 	Message string `json:"message,omitempty"`

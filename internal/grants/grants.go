@@ -4,9 +4,10 @@
 //   - a grant is added when the binding wants it and Auth0 lacks it;
 //   - a grant is removed only when this binding applied it, no longer wants it, and no other
 //     live binding grants it to the same user;
-//   - a grant this binding never applied (made outside the operator, or by another binding) is
-//     never removed;
-//   - a grant this binding applied that Auth0 no longer has is drift.
+//   - a grant this binding never applied is never removed: one made by another binding, and one
+//     made outside the operator, which the binding records as external when it finds the user
+//     already holding it;
+//   - a grant this binding applied (or found external) that Auth0 no longer has is drift.
 //
 // Grants are opaque strings: role ids, or "<resource server identifier> <permission>".
 package grants
@@ -43,8 +44,17 @@ type Input struct {
 	Observed Set
 	// Applied are the grants this binding applied before (from its status).
 	Applied Set
-	// HeldByOthers are the grants other live bindings apply to the user.
+	// External are the grants the binding wants that it found the user already holding from
+	// outside the operator (from its status). They are kept, never revoked.
+	External Set
+	// HeldByOthers are the grants other live bindings hold for the user (applied, found
+	// external, or wanted by their spec): this binding never revokes them.
 	HeldByOthers Set
+	// AppliedByOthers are the grants other live bindings applied to the user (a subset of
+	// HeldByOthers): one this binding finds in Auth0 is the operator's, not external.
+	AppliedByOthers Set
+	// ReportOnly leaves drift in place: grants removed out of band are reported, not re-added.
+	ReportOnly bool
 }
 
 // Plan is what to do for one user.
@@ -54,24 +64,50 @@ type Plan struct {
 	// Remove are grants to revoke: applied by this binding, no longer desired, held by no other
 	// binding, and still present.
 	Remove []string
-	// Drifted are grants this binding applied and still wants that Auth0 no longer has
-	// (removed out of band). They are also in Add.
+	// Drifted are grants this binding applied (or found external) and still wants that Auth0
+	// no longer has: removed out of band. Unless ReportOnly, they are also in Add.
 	Drifted []string
-	// Applied is what this binding will have applied once the plan is carried out.
+	// Applied is what this binding will have applied once the plan is carried out: what it adds,
+	// what it applied before and still wants, and what other bindings also grant.
 	Applied []string
+	// External are desired grants the user holds from outside the operator; the binding counts
+	// them as held but never revokes them.
+	External []string
 }
 
 // PlanUser computes the plan for one user.
 func PlanUser(in Input) Plan {
 	var p Plan
 	for _, g := range in.Desired.Sorted() {
-		if !in.Observed[g] {
-			p.Add = append(p.Add, g)
-			if in.Applied[g] {
+		switch {
+		case !in.Observed[g]:
+			drifted := in.Applied[g] || in.External[g]
+			if drifted {
 				p.Drifted = append(p.Drifted, g)
 			}
+			if drifted && in.ReportOnly {
+				// Left as it was recorded, so that revocation stays limited to what this
+				// binding applied.
+				if in.Applied[g] {
+					p.Applied = append(p.Applied, g)
+				} else {
+					p.External = append(p.External, g)
+				}
+				continue
+			}
+			p.Add = append(p.Add, g)
+			p.Applied = append(p.Applied, g)
+		case in.Applied[g]:
+			p.Applied = append(p.Applied, g)
+		case in.External[g]:
+			p.External = append(p.External, g)
+		case in.AppliedByOthers[g]:
+			// Another binding's grant: this one holds it too.
+			p.Applied = append(p.Applied, g)
+		default:
+			// Found in Auth0, granted by no binding: made outside the operator.
+			p.External = append(p.External, g)
 		}
-		p.Applied = append(p.Applied, g)
 	}
 	for _, g := range in.Applied.Sorted() {
 		if in.Desired[g] || in.HeldByOthers[g] || !in.Observed[g] {
