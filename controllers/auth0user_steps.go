@@ -365,6 +365,10 @@ func (r *Auth0UserReconciler) releaseUser(ctx context.Context, obj *v1alpha1.Aut
 	case userdiff.Owner(u) != ownerOf(r.ClusterName, obj):
 		return nil // somebody else's now; never delete it
 	}
+	// The object goes either way: its snapshot must not outlive it.
+	if r.Snapshots != nil {
+		defer r.Snapshots.Forget(c, id)
+	}
 	if obj.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
 		if _, err := c.UpdateUser(ctx, id, auth0.UserUpdate{AppMetadata: map[string]any{userdiff.OwnerKey: nil}}); err != nil {
 			return fmt.Errorf("cannot release user %s: %w", id, err)

@@ -13,7 +13,6 @@ import (
 // Reasons used in conditions. They are stable: documentation and alerts refer to them.
 const (
 	ReasonSucceeded         = "Succeeded"
-	ReasonProgressing       = "Progressing"
 	ReasonTenantUnavailable = "TenantUnavailable"
 	ReasonAuth0Rejected     = "Auth0Rejected"
 	ReasonAuth0Unavailable  = "Auth0Unavailable"
@@ -22,7 +21,6 @@ const (
 	ReasonSecretUnavailable = "SecretUnavailable"
 	ReasonDriftDetected     = "DriftDetected"
 	ReasonInSync            = "InSync"
-	ReasonDeleting          = "Deleting"
 	ReasonUnresolved        = "Unresolved"
 	ReasonSubjectsPending   = "SubjectsPending"
 	ReasonInvalidSpec       = "InvalidSpec"

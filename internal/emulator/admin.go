@@ -60,13 +60,6 @@ func (e *Emulator) UsersByEmail(email string) []map[string]any {
 	return out
 }
 
-// UserCount is the number of users in the tenant.
-func (e *Emulator) UserCount() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.st.users)
-}
-
 // PatchUser applies a PATCH body directly, with Auth0's semantics (metadata merge, null
 // deletion) and its metadata key checks, but none of the connection or password policy checks:
 // it acts as an administrator simulating drift.

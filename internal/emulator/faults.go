@@ -30,9 +30,6 @@ type Faults struct {
 	Seed uint64
 }
 
-// FaultConfig is Faults under the name the configuration uses.
-type FaultConfig = Faults
-
 type faultInjector struct {
 	mu            sync.Mutex
 	f             Faults

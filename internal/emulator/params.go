@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -56,6 +57,22 @@ func fieldSelection(r *http.Request) ([]string, bool) {
 		fields = strings.Split(f, ",")
 	}
 	return fields, q.Get("include_fields") != "false"
+}
+
+// pageRequest is an offset-paged list request: page, per_page and include_totals.
+type pageRequest struct {
+	page, perPage int
+	totals        bool
+}
+
+// offsetPage reads page, per_page (default 50) and include_totals, answering 400 when invalid.
+func offsetPage(w http.ResponseWriter, q url.Values) (pageRequest, bool) {
+	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
+	if msg != "" {
+		badRequest(w, msg)
+		return pageRequest{}, false
+	}
+	return pageRequest{page: page, perPage: perPage, totals: q.Get("include_totals") == "true"}, true
 }
 
 // paging parses page/per_page with Auth0's limits (per_page at most 100).

@@ -21,9 +21,6 @@ type RateLimit struct {
 	Classes map[string]RateLimit
 }
 
-// RateLimitConfig is RateLimit under the name the configuration uses.
-type RateLimitConfig = RateLimit
-
 // routeClass is the endpoint class of a route pattern, for per-class rate limits.
 func routeClass(route string) string {
 	switch {

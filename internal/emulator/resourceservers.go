@@ -94,9 +94,8 @@ func applyResourceServer(rs *resourceServer, b resourceServerBody, settings map[
 
 func (e *Emulator) listResourceServers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
-	if msg != "" {
-		badRequest(w, msg)
+	pg, ok := offsetPage(w, q)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -115,7 +114,7 @@ func (e *Emulator) listResourceServers(w http.ResponseWriter, r *http.Request) {
 		all = append(all, selectFields(rs.view(), fields, include))
 	}
 	e.mu.Unlock()
-	writePage(w, q.Get("include_totals") == "true", "resource_servers", all, page, perPage)
+	writePage(w, pg, "resource_servers", all)
 }
 
 func (e *Emulator) getResourceServer(w http.ResponseWriter, r *http.Request) {

@@ -37,9 +37,8 @@ func (e *Emulator) createRole(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) listRoles(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
-	if msg != "" {
-		badRequest(w, msg)
+	pg, ok := offsetPage(w, q)
+	if !ok {
 		return
 	}
 	filter := strings.ToLower(q.Get("name_filter"))
@@ -51,7 +50,7 @@ func (e *Emulator) listRoles(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	e.mu.Unlock()
-	writePage(w, q.Get("include_totals") == "true", "roles", all, page, perPage)
+	writePage(w, pg, "roles", all)
 }
 
 func (e *Emulator) sortedRoles() []*role {
@@ -64,15 +63,15 @@ func (e *Emulator) sortedRoles() []*role {
 }
 
 // writePage answers an offset-paged list, bare or wrapped with totals.
-func writePage(w http.ResponseWriter, totals bool, key string, all []map[string]any, page, perPage int) {
-	start := min(page*perPage, len(all))
-	end := min(start+perPage, len(all))
+func writePage(w http.ResponseWriter, pg pageRequest, key string, all []map[string]any) {
+	start := min(pg.page*pg.perPage, len(all))
+	end := min(start+pg.perPage, len(all))
 	items := all[start:end]
 	if items == nil {
 		items = []map[string]any{}
 	}
-	if totals {
-		writeJSON(w, http.StatusOK, map[string]any{"start": start, "limit": perPage, "length": len(items), "total": len(all), key: items})
+	if pg.totals {
+		writeJSON(w, http.StatusOK, map[string]any{"start": start, "limit": pg.perPage, "length": len(items), "total": len(all), key: items})
 		return
 	}
 	writeJSON(w, http.StatusOK, items)
@@ -177,9 +176,8 @@ func (e *Emulator) permissionViews(perms []permissionRef, source map[string]any)
 
 func (e *Emulator) getRolePermissions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
-	if msg != "" {
-		badRequest(w, msg)
+	pg, ok := offsetPage(w, q)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -188,7 +186,7 @@ func (e *Emulator) getRolePermissions(w http.ResponseWriter, r *http.Request) {
 	if ro == nil {
 		return
 	}
-	writePage(w, q.Get("include_totals") == "true", "permissions", e.permissionViews(sortedPerms(ro.permissions), nil), page, perPage)
+	writePage(w, pg, "permissions", e.permissionViews(sortedPerms(ro.permissions), nil))
 }
 
 func (e *Emulator) addRolePermissions(w http.ResponseWriter, r *http.Request) {
@@ -288,16 +286,15 @@ func (e *Emulator) getRoleUsers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, body)
 		return
 	}
-	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
-	if msg != "" {
-		badRequest(w, msg)
+	pg, ok := offsetPage(w, q)
+	if !ok {
 		return
 	}
 	all := make([]map[string]any, 0, len(ids))
 	for _, id := range ids {
 		all = append(all, view(id))
 	}
-	writePage(w, q.Get("include_totals") == "true", "users", all, page, perPage)
+	writePage(w, pg, "users", all)
 }
 
 func (e *Emulator) assignRoleUsers(w http.ResponseWriter, r *http.Request) {
@@ -348,9 +345,8 @@ func (e *Emulator) userOr404(w http.ResponseWriter, r *http.Request) *user {
 
 func (e *Emulator) getUserRoles(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
-	if msg != "" {
-		badRequest(w, msg)
+	pg, ok := offsetPage(w, q)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -365,7 +361,7 @@ func (e *Emulator) getUserRoles(w http.ResponseWriter, r *http.Request) {
 			all = append(all, ro.view())
 		}
 	}
-	writePage(w, q.Get("include_totals") == "true", "roles", all, page, perPage)
+	writePage(w, pg, "roles", all)
 }
 
 type rolesBody struct {
@@ -418,9 +414,8 @@ func (e *Emulator) removeUserRoles(w http.ResponseWriter, r *http.Request) {
 // sources, as Auth0 does.
 func (e *Emulator) getUserPermissions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
-	if msg != "" {
-		badRequest(w, msg)
+	pg, ok := offsetPage(w, q)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -449,7 +444,7 @@ func (e *Emulator) getUserPermissions(w http.ResponseWriter, r *http.Request) {
 	for _, p := range sortedPerms(perms) {
 		all = append(all, e.permissionViews([]permissionRef{p}, map[string]any{"sources": sources[p]})...)
 	}
-	writePage(w, q.Get("include_totals") == "true", "permissions", all, page, perPage)
+	writePage(w, pg, "permissions", all)
 }
 
 func (e *Emulator) assignUserPermissions(w http.ResponseWriter, r *http.Request) {

@@ -13,12 +13,11 @@ func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "Query validation error: 'Invalid value \""+engine+"\"' on property search_engine. Only v3 is supported by this tenant.")
 		return
 	}
-	page, perPage, msg := paging(q.Get("page"), q.Get("per_page"), 50)
-	if msg != "" {
-		badRequest(w, msg)
+	pg, ok := offsetPage(w, q)
+	if !ok {
 		return
 	}
-	if (page+1)*perPage > 1000 {
+	if (pg.page+1)*pg.perPage > 1000 {
 		badRequest(w, "You can only page through the first 1000 records. See https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation")
 		return
 	}
@@ -38,16 +37,16 @@ func (e *Emulator) listUsers(w http.ResponseWriter, r *http.Request) {
 		matches = sortUsers(matches, field, dir == "-1")
 	}
 	total := len(matches)
-	start := min(page*perPage, total)
-	end := min(start+perPage, total)
+	start := min(pg.page*pg.perPage, total)
+	end := min(start+pg.perPage, total)
 	views := make([]any, 0, end-start)
 	for _, u := range matches[start:end] {
 		views = append(views, u.render(fields, include))
 	}
 	// The matches are the search index's snapshots, never modified: they are encoded unlocked.
 	e.mu.Unlock()
-	if q.Get("include_totals") == "true" {
-		writeJSON(w, http.StatusOK, map[string]any{"start": start, "limit": perPage, "length": len(views), "total": total, "users": views})
+	if pg.totals {
+		writeJSON(w, http.StatusOK, map[string]any{"start": start, "limit": pg.perPage, "length": len(views), "total": total, "users": views})
 		return
 	}
 	writeJSON(w, http.StatusOK, views)

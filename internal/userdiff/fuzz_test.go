@@ -5,9 +5,11 @@ import (
 	"testing"
 
 	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/emulator"
 )
 
-// applyPatch applies an update the way Auth0 does: top-level metadata merge, null deletes.
+// applyPatch applies an update the way Auth0 (and the emulator) does: top-level metadata merge,
+// null deletes.
 func applyPatch(u *auth0.User, p auth0.UserUpdate) {
 	set := func(dst *string, v *string) {
 		if v != nil {
@@ -28,21 +30,8 @@ func applyPatch(u *auth0.User, p auth0.UserUpdate) {
 	if p.Blocked != nil {
 		u.Blocked = p.Blocked
 	}
-	merge := func(cur, patch map[string]any) map[string]any {
-		if cur == nil {
-			cur = map[string]any{}
-		}
-		for k, v := range patch {
-			if v == nil {
-				delete(cur, k)
-			} else {
-				cur[k] = v
-			}
-		}
-		return cur
-	}
-	u.UserMetadata = merge(u.UserMetadata, p.UserMetadata)
-	u.AppMetadata = merge(u.AppMetadata, p.AppMetadata)
+	u.UserMetadata = emulator.MergeMetadata(u.UserMetadata, p.UserMetadata)
+	u.AppMetadata = emulator.MergeMetadata(u.AppMetadata, p.AppMetadata)
 }
 
 // FuzzCompareConverges checks the drift comparison's central property on arbitrary metadata and
