@@ -48,6 +48,8 @@ type options struct {
 	maxConcurrentReconciles int
 	auth0RequestsPerSecond  float64
 	auth0Reserve            float64
+	requireTenancyPolicy    bool
+	watchNamespaces         string
 }
 
 func main() {
@@ -69,6 +71,8 @@ func main() {
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller; Auth0 calls are paced by the per-tenant rate limiter whatever this is.")
 	flag.Float64Var(&o.auth0RequestsPerSecond, "auth0-requests-per-second", 2, "Request rate per tenant until Auth0's x-ratelimit headers have been seen (2 is a free tenant's limit).")
 	flag.Float64Var(&o.auth0Reserve, "auth0-rate-reserve", 0.1, "Share of each tenant's rate limit left for other clients of the tenant (0 to 0.9).")
+	flag.BoolVar(&o.requireTenancyPolicy, "require-tenancy-policy", true, "Refuse Auth0User and Auth0RoleBinding objects in namespaces that no Auth0TenancyPolicy selects; false leaves such namespaces unrestricted (a cluster with one team).")
+	flag.StringVar(&o.watchNamespaces, "watch-namespaces", "", "Comma-separated namespaces to reconcile (a namespaced install: RBAC and Secret access only there); empty: all namespaces.")
 	zapOpts := zap.Options{Development: false}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -88,6 +92,19 @@ func run(o options) error {
 			return fmt.Errorf("--default-tenant-secret must be NAMESPACE/NAME, got %q", o.defaultTenantSecret)
 		}
 		defaultTenant = types.NamespacedName{Namespace: ns, Name: name}
+		// The default tenant's Secret is the operator's: teams must not be able to write it.
+		if own := os.Getenv("POD_NAMESPACE"); own != "" && own != ns {
+			return fmt.Errorf("--default-tenant-secret must be in the operator's namespace %s, got %s", own, ns)
+		}
+	}
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if o.watchNamespaces != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range strings.Split(o.watchNamespaces, ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+			}
+		}
 	}
 
 	metricsOpts := metricsserver.Options{
@@ -111,7 +128,7 @@ func run(o options) error {
 		// managedFields are never read and, on objects whose status the operator rewrites every
 		// resync, are a large share of each cached object: drop them (a third less memory at
 		// 10,000 users).
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cacheOpts,
 	})
 	if err != nil {
 		return fmt.Errorf("cannot create manager: %w", err)
@@ -119,6 +136,7 @@ func run(o options) error {
 	if err := controllers.Setup(mgr, controllers.Options{
 		DefaultTenant:           defaultTenant,
 		ClusterName:             o.clusterName,
+		RequireTenancyPolicy:    o.requireTenancyPolicy,
 		ResyncInterval:          o.resyncInterval,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		Provider: auth0.NewProvider(auth0.ProviderOptions{

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"fmt"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ const userRefIndex = ".spec.subjects.userRef"
 type Auth0RoleBindingReconciler struct {
 	client.Client
 	Tenants                 *TenantResolver
+	Policies                *TenancyPolicies
 	Recorder                events.EventRecorder
 	ResyncInterval          time.Duration
 	MaxConcurrentReconciles int
@@ -44,8 +46,8 @@ type Auth0RoleBindingReconciler struct {
 	observedAt sync.Map
 }
 
-// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings/status,verbs=patch
 // +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings/finalizers,verbs=update
 
 // Reconcile gets the binding, defers the status patch, and runs reconcileBinding or
@@ -95,10 +97,10 @@ func (r *Auth0RoleBindingReconciler) finish(ctx context.Context, obj *v1alpha1.A
 	switch {
 	case len(out.unresolved) > 0:
 		// The valid rest was applied; what is left needs a spec or tenant change.
-		r.stall(ctx, obj, conditions.ReasonUnresolved, fmt.Sprintf("not found in Auth0: %v; everything else is applied", out.unresolved))
+		r.stall(ctx, obj, conditions.ReasonUnresolved, "not found in Auth0: "+strings.Join(out.unresolved, ", ")+"; everything else is applied")
 		st.ObservedGeneration = obj.Generation
 	case len(out.pending) > 0:
-		conditions.Reconciling(&st.Conditions, obj.Generation, conditions.ReasonSubjectsPending, fmt.Sprintf("waiting for subjects %v; the others are applied", out.pending))
+		conditions.Reconciling(&st.Conditions, obj.Generation, conditions.ReasonSubjectsPending, "waiting for subjects "+strings.Join(out.pending, ", ")+"; the others are applied")
 	default:
 		conditions.Ready(&st.Conditions, obj.Generation, fmt.Sprintf("%d subjects hold %d roles and %d permissions", st.SubjectCount, st.RoleCount, len(obj.Spec.Permissions)))
 		st.ObservedGeneration = obj.Generation
@@ -129,9 +131,10 @@ func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return fmt.Errorf("cannot index Auth0RoleBinding subjects: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(specOrDeletionChanged())).
-		Watches(&v1alpha1.Auth0User{}, r.subjectEvents()).
+		Watches(&v1alpha1.Auth0User{}, r.subjectEvents())
+	return watchTenancy(b, r.Client, func() client.ObjectList { return &v1alpha1.Auth0RoleBindingList{} }).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("auth0rolebinding").
 		Complete(r)

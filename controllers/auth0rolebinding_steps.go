@@ -20,6 +20,7 @@ import (
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/grants"
+	"github.com/usersync/auth0-operator/internal/policy"
 	"github.com/usersync/auth0-operator/internal/userdiff"
 )
 
@@ -38,6 +39,8 @@ type bindingScope struct {
 	// subjects are the spec's subjects, resolved where possible, in spec order.
 	subjects []resolvedSubject
 	outcome  bindingOutcome
+	// allowed is what the tenancy policy allows the binding's namespace.
+	allowed policy.Effective
 }
 
 type resolvedSubject struct {
@@ -49,11 +52,25 @@ type resolvedSubject struct {
 func (r *Auth0RoleBindingReconciler) reconcileBinding(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) (bindingOutcome, error) {
 	s := &bindingScope{obj: obj, desired: grants.Set{}}
 	var err error
+	// The tenant and permissions are checked against the policy before the tenant Secret is
+	// read; roles after they are resolved (a policy may name them by name or id), before any write.
+	if s.allowed, err = r.Policies.For(ctx, obj.Namespace); err != nil {
+		return s.outcome, err
+	}
+	if err := denied(s.allowed.CheckTenant(obj.Spec.TenantRef)); err != nil {
+		return s.outcome, err
+	}
+	for _, p := range obj.Spec.Permissions {
+		if err := denied(s.allowed.CheckPermission(p.ResourceServerIdentifier, p.Name)); err != nil {
+			return s.outcome, err
+		}
+	}
 	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
 		return s.outcome, err
 	}
 	for _, step := range []func(context.Context, *bindingScope) error{
 		r.resolveRoles,
+		r.checkRoles,
 		r.resolvePermissions,
 		r.resolveSubjects,
 		r.applyGrants,
@@ -79,6 +96,18 @@ func (r *Auth0RoleBindingReconciler) resolveRoles(ctx context.Context, s *bindin
 		s.desired[rolePrefix+id] = true
 	}
 	s.obj.Status.RoleCount = len(s.obj.Spec.Roles) - len(s.outcome.unresolved)
+	return nil
+}
+
+// checkRoles refuses the whole binding when the policy denies one of its roles, so that nothing
+// is written: a binding applied halfway would look Ready to a team that asked for more.
+func (r *Auth0RoleBindingReconciler) checkRoles(_ context.Context, s *bindingScope) error {
+	for _, ref := range s.obj.Spec.Roles {
+		name, id := r.roles.names(s.auth0, ref)
+		if err := denied(s.allowed.CheckRole(name, id)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -625,6 +654,21 @@ func (c *roleCache) permissionExists(ctx context.Context, client auth0.Client, a
 	return c.scopes[client][api][name], nil
 }
 
+// names returns a role reference's name and id as far as the cache knows them (after resolve).
+func (c *roleCache) names(client auth0.Client, ref v1alpha1.RoleReference) (name, id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ref.Name != "" {
+		return ref.Name, c.byName[client][ref.Name]
+	}
+	for n, i := range c.byName[client] {
+		if i == ref.ID {
+			return n, ref.ID
+		}
+	}
+	return "", ref.ID
+}
+
 // specGrants are the grants a binding's spec asks for, as far as the cache knows them without
 // a call: role names it has not seen are left out (that binding resolves them itself).
 func (c *roleCache) specGrants(client auth0.Client, spec v1alpha1.Auth0RoleBindingSpec) grants.Set {
@@ -704,9 +748,9 @@ func subjectKey(s v1alpha1.Subject) string {
 
 func roleLabel(ref v1alpha1.RoleReference) string {
 	if ref.ID != "" {
-		return "role id " + ref.ID
+		return fmt.Sprintf("role id %q", ref.ID)
 	}
-	return "role " + ref.Name
+	return fmt.Sprintf("role %q", ref.Name)
 }
 
 func tenantKey(ns string, ref *v1alpha1.TenantReference) string {

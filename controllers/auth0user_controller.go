@@ -36,6 +36,7 @@ const secretRefIndex = ".spec.secretRefs"
 type Auth0UserReconciler struct {
 	client.Client
 	Tenants  *TenantResolver
+	Policies *TenancyPolicies
 	Recorder events.EventRecorder
 	// ClusterName identifies this cluster in the owner marker recorded on Auth0 users; two
 	// clusters managing the same tenant must use different names.
@@ -49,8 +50,8 @@ type Auth0UserReconciler struct {
 	Swept     <-chan event.GenericEvent
 }
 
-// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users/status,verbs=patch
 // +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0users/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -131,7 +132,8 @@ func (r *Auth0UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0User{}, builder.WithPredicates(specOrDeletionChanged())).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersReadingSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersReadingSecret))
+	b = watchTenancy(b, r.Client, func() client.ObjectList { return &v1alpha1.Auth0UserList{} }).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
 		Named("auth0user")
 	if r.Swept != nil {

@@ -50,6 +50,14 @@ func (r *Auth0UserReconciler) reconcileUser(ctx context.Context, obj *v1alpha1.A
 	if err := userdiff.Validate(s.desired); err != nil {
 		return stalled(conditions.ReasonInvalidSpec, "%v", err)
 	}
+	// The policy is checked before the tenant Secret is read: a denied object touches neither.
+	allowed, err := r.Policies.For(ctx, obj.Namespace)
+	if err != nil {
+		return err
+	}
+	if err := denied(allowed.CheckUser(obj.Spec)); err != nil {
+		return err
+	}
 	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ type Options struct {
 	Provider                ClientProvider
 	DefaultTenant           types.NamespacedName
 	ClusterName             string
+	// RequireTenancyPolicy refuses objects in namespaces that no Auth0TenancyPolicy selects.
+	RequireTenancyPolicy bool
 	ResyncInterval          time.Duration
 	MaxConcurrentReconciles int
 }
@@ -30,6 +32,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		o.ClusterName = "default"
 	}
 	tenants := &TenantResolver{Reader: mgr.GetClient(), Provider: o.Provider, Default: o.DefaultTenant}
+	policies := &TenancyPolicies{Reader: mgr.GetClient(), Required: o.RequireTenancyPolicy}
 	snapshots := auth0.NewSnapshots()
 	swept := make(chan event.GenericEvent, 1024)
 	if err := mgr.Add(&UserSweeper{Reader: mgr.GetClient(), Tenants: tenants, Snapshots: snapshots, Interval: o.ResyncInterval, Events: swept}); err != nil {
@@ -40,6 +43,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 		Swept:                   swept,
 		Client:                  mgr.GetClient(),
 		Tenants:                 tenants,
+		Policies:                policies,
 		Recorder:                mgr.GetEventRecorder("auth0-operator"),
 		ClusterName:             o.ClusterName,
 		ResyncInterval:          o.ResyncInterval,
@@ -51,6 +55,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	bindings := &Auth0RoleBindingReconciler{
 		Client:                  mgr.GetClient(),
 		Tenants:                 tenants,
+		Policies:                policies,
 		Recorder:                mgr.GetEventRecorder("auth0-operator"),
 		ResyncInterval:          o.ResyncInterval,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,

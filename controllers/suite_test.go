@@ -101,6 +101,21 @@ var _ = BeforeSuite(func() {
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "auth0-operator-system"}})).To(Succeed())
 	Expect(k8s.Create(ctx, tenantSecret("auth0-operator-system", "default-tenant", testClientID, testClientSecret))).To(Succeed())
 
+	// Specs run under a policy allowing everything, except in namespaces labelled restricted,
+	// where the tenancy policy specs set their own.
+	Expect(k8s.Create(ctx, &v1alpha1.Auth0TenancyPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "unrestricted-specs"},
+		Spec: v1alpha1.Auth0TenancyPolicySpec{
+			NamespaceSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: restrictedLabel, Operator: metav1.LabelSelectorOpDoesNotExist}}},
+			DefaultTenant: true,
+			Connections:   []string{"*"},
+			Roles:         []string{"*"},
+			Permissions:   []v1alpha1.PermissionRule{{ResourceServerIdentifier: "*", Scopes: []string{"*"}}},
+			Adoption:      &v1alpha1.AdoptionRule{Allowed: true},
+		},
+	})).To(Succeed())
+
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -110,8 +125,9 @@ var _ = BeforeSuite(func() {
 	Expect(controllers.Setup(mgr, controllers.Options{
 		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
 		DefaultTenant:  types.NamespacedName{Namespace: "auth0-operator-system", Name: "default-tenant"},
-		ClusterName:    "envtest",
-		ResyncInterval: resync,
+		ClusterName:          "envtest",
+		ResyncInterval:       resync,
+		RequireTenancyPolicy: true,
 	})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()

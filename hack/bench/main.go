@@ -110,6 +110,14 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 			return err
 		}
 	}
+	// The workload runs under a tenancy policy, so that its evaluation is part of the figures.
+	if err := k8s.Create(ctx, &v1alpha1.Auth0TenancyPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+		Spec: v1alpha1.Auth0TenancyPolicySpec{
+			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			DefaultTenant:     true, Connections: []string{"*"}, Roles: []string{"*"},
+		}}); err != nil {
+		return err
+	}
 	if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: "tenant"},
 		StringData: map[string]string{"domain": tenantURL, "clientID": "bench", "clientSecret": "bench-secret"}}); err != nil {
 		return err

@@ -147,6 +147,11 @@ func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) 
 			return err
 		}
 	}
+	// The sample Auth0TenancyPolicy governs namespaces with this label.
+	if err := k8s.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
+		client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"auth0.usersync.io/team":"platform"}}}`))); err != nil {
+		return fmt.Errorf("cannot label namespace %s: %w", namespace, err)
+	}
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
@@ -159,8 +164,9 @@ func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) 
 	if err := controllers.Setup(mgr, controllers.Options{
 		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
 		DefaultTenant:  types.NamespacedName{Namespace: systemNS, Name: tenantSecret},
-		ClusterName:    "dev",
-		ResyncInterval: 30 * time.Second,
+		ClusterName:          "dev",
+		ResyncInterval:       30 * time.Second,
+		RequireTenancyPolicy: true,
 	}); err != nil {
 		return err
 	}
@@ -255,7 +261,9 @@ func applySamples(ctx context.Context, k8s client.Client, dir string, tenant map
 			if len(obj.Object) == 0 {
 				continue
 			}
-			obj.SetNamespace(namespace)
+			if obj.GetKind() != "Auth0TenancyPolicy" { // the one cluster-scoped sample
+				obj.SetNamespace(namespace)
+			}
 			if obj.GetKind() == "Secret" && obj.GetName() == tenantSecret {
 				_ = unstructured.SetNestedStringMap(obj.Object, tenant, "stringData")
 			}

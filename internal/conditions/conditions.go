@@ -24,6 +24,7 @@ const (
 	ReasonUnresolved        = "Unresolved"
 	ReasonSubjectsPending   = "SubjectsPending"
 	ReasonInvalidSpec       = "InvalidSpec"
+	ReasonPolicyDenied      = "PolicyDenied"
 )
 
 // Ready marks the object ready and drops Reconciling and Stalled.

@@ -61,7 +61,7 @@ type Emulator struct {
 	mu sync.Mutex
 	st *state
 
-	limiter  *rateLimiter
+	limiter  atomic.Pointer[rateLimiter]
 	faults   *faultInjector
 	counters *counters
 
@@ -96,10 +96,10 @@ func New(cfg Config) (*Emulator, error) {
 		cfg:      cfg,
 		key:      key,
 		st:       newState(),
-		limiter:  newRateLimiter(cfg.RateLimit, cfg.Now),
 		faults:   newFaultInjector(cfg.Faults),
 		counters: newCounters(),
 	}
+	e.SetRateLimit(cfg.RateLimit)
 	e.st.connections["Username-Password-Authentication"] = Connection{Name: "Username-Password-Authentication", Strategy: "auth0"}
 	if cfg.StateFile != "" {
 		if err := e.load(cfg.StateFile); err != nil {
@@ -145,6 +145,10 @@ func (e *Emulator) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// SetRateLimit replaces the rate limits from now on, with full buckets: a test can squeeze a
+// tenant into a storm of 429s and let it go again.
+func (e *Emulator) SetRateLimit(rl RateLimit) { e.limiter.Store(newRateLimiter(rl, e.cfg.Now)) }
 
 // SetFaults replaces the faults injected from now on.
 func (e *Emulator) SetFaults(f Faults) { e.faults.set(f) }

@@ -94,7 +94,7 @@ func (e *Emulator) serve(route string, scopes []string, h http.HandlerFunc, w *r
 	if f.latency > 0 {
 		time.Sleep(f.latency)
 	}
-	rl := e.limiter.take(route)
+	rl := e.limiter.Load().take(route)
 	w.header.Set("X-Ratelimit-Limit", strconv.Itoa(rl.limit))
 	w.header.Set("X-Ratelimit-Remaining", strconv.Itoa(rl.remaining))
 	w.header.Set("X-Ratelimit-Reset", strconv.FormatInt(rl.reset, 10))
