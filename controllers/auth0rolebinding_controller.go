@@ -16,7 +16,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -135,7 +134,7 @@ func (r *Auth0RoleBindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(specOrDeletionChanged())).
 		Watches(&v1alpha1.Auth0User{}, r.subjectEvents())
 	return watchTenancy(b, r.Client, func() client.ObjectList { return &v1alpha1.Auth0RoleBindingList{} }).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		WithOptions(controllerOptions(r.MaxConcurrentReconciles)).
 		Named("auth0rolebinding").
 		Complete(r)
 }

@@ -13,7 +13,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -134,7 +133,7 @@ func (r *Auth0UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Auth0User{}, builder.WithPredicates(specOrDeletionChanged())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.usersReadingSecret))
 	b = watchTenancy(b, r.Client, func() client.ObjectList { return &v1alpha1.Auth0UserList{} }).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(1, r.MaxConcurrentReconciles)}).
+		WithOptions(controllerOptions(r.MaxConcurrentReconciles)).
 		Named("auth0user")
 	if r.Swept != nil {
 		b = b.WatchesRawSource(source.Channel(r.Swept, &handler.EnqueueRequestForObject{}))

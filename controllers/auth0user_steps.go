@@ -216,6 +216,9 @@ func (r *Auth0UserReconciler) createUser(ctx context.Context, s *userScope) erro
 			return errUserMissingReported
 		}
 	}
+	if err := r.recordKeysBeforeCreate(ctx, s); err != nil {
+		return err
+	}
 	created, err := s.auth0.CreateUser(ctx, userdiff.CreateRequest(s.desired, s.password, s.obj.Spec.VerifyEmail, s.owner))
 	if auth0.IsConflict(err) {
 		// The user exists: our own create whose response was lost, a user made outside the
@@ -243,6 +246,29 @@ func (r *Auth0UserReconciler) createUser(ctx context.Context, s *userScope) erro
 	return nil
 }
 
+// recordKeysBeforeCreate writes the metadata keys a create is about to set into status before
+// the create is sent. If its response is lost, or the manager stops before the status is written,
+// the user is later found by its owner marker; without this record, a key dropped from the spec
+// meanwhile would stay in Auth0 for ever. It costs one status write per created user.
+func (r *Auth0UserReconciler) recordKeysBeforeCreate(ctx context.Context, s *userScope) error {
+	st := &s.obj.Status
+	previous := userdiff.Managed{UserMetadataKeys: st.ManagedUserMetadataKeys, AppMetadataKeys: st.ManagedAppMetadataKeys}
+	pending := userdiff.ManagedAfterApply(s.desired, previous, false)
+	if slices.Equal(pending.UserMetadataKeys, previous.UserMetadataKeys) && slices.Equal(pending.AppMetadataKeys, previous.AppMetadataKeys) {
+		return nil
+	}
+	// A copy is patched: the object keeps its resourceVersion, so that the reconcile's own
+	// status patch at the end is not turned into an optimistic-lock precondition.
+	st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = pending.UserMetadataKeys, pending.AppMetadataKeys
+	written := s.obj.DeepCopy()
+	base := written.DeepCopy()
+	base.Status.ManagedUserMetadataKeys, base.Status.ManagedAppMetadataKeys = previous.UserMetadataKeys, previous.AppMetadataKeys
+	if err := r.Status().Patch(ctx, written, client.MergeFrom(base)); err != nil {
+		return fmt.Errorf("cannot record the metadata keys of the user about to be created: %w", err)
+	}
+	return nil
+}
+
 // errUserMissingReported ends a reconcile whose user was deleted out of band under policy
 // Report: nothing is written, the drift is in status, and the object is otherwise healthy.
 var errUserMissingReported = errors.New("user missing in Auth0, reported")
@@ -266,6 +292,11 @@ func (r *Auth0UserReconciler) updateUser(ctx context.Context, s *userScope) erro
 		r.recordDrift(s.obj, driftEntries(plan.Differences, st.Drift))
 	}
 	if !plan.NeedsUpdate() {
+		// Auth0 holds every key the spec declares, also right after an adoption or a create
+		// whose response was lost (which record no keys themselves): they are managed from now
+		// on, so that a key later dropped from the spec is released.
+		done := userdiff.ManagedAfterApply(s.desired, managed, true)
+		st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = done.UserMetadataKeys, done.AppMetadataKeys
 		return nil
 	}
 	update := plan.Update
@@ -357,12 +388,20 @@ func (r *Auth0UserReconciler) reconcileUserDelete(ctx context.Context, obj *v1al
 
 func (r *Auth0UserReconciler) releaseUser(ctx context.Context, obj *v1alpha1.Auth0User) error {
 	id := obj.Status.UserID
-	if id == "" {
-		return nil
-	}
 	c, err := r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef)
 	if err != nil {
+		if id == "" {
+			return nil // no user is known, and there is no tenant to look in
+		}
 		return err
+	}
+	if id == "" {
+		// A create whose response was lost, or whose status write a restart prevented, left a
+		// user with this object's owner marker but no id in status: it is found by email, or
+		// it would outlive its object.
+		if id, err = r.findOwnCreate(ctx, c, obj); err != nil || id == "" {
+			return err
+		}
 	}
 	u, err := c.GetUser(ctx, id)
 	switch {
@@ -389,6 +428,21 @@ func (r *Auth0UserReconciler) releaseUser(ctx context.Context, obj *v1alpha1.Aut
 	}
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted Auth0 user %s", id)
 	return nil
+}
+
+// findOwnCreate returns the id of the user carrying this object's owner marker in its email and
+// connection, or "".
+func (r *Auth0UserReconciler) findOwnCreate(ctx context.Context, c auth0.Client, obj *v1alpha1.Auth0User) (string, error) {
+	found, err := c.UsersByEmail(ctx, obj.Spec.Email)
+	if err != nil {
+		return "", fmt.Errorf("cannot look up users by email: %w", err)
+	}
+	for _, u := range found {
+		if userdiff.Owner(u) == ownerOf(r.ClusterName, obj) && userdiff.ConnectionOf(u) == obj.Spec.Connection {
+			return u.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // ownerOf is the owner marker of an object: cluster, namespace and name. The UID is left out on

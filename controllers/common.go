@@ -3,6 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,5 +61,26 @@ func specOrDeletionChanged() predicate.Predicate {
 			return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
 				e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero()
 		},
+	}
+}
+
+// Retry backoff of a failed reconcile (Auth0 or the API server unavailable). controller-runtime's
+// default doubles from 5ms up to 16 minutes, so an object that failed through a long outage would
+// wait a quarter of an hour after it ended; here it waits at most a minute.
+const (
+	retryBaseDelay = 100 * time.Millisecond
+	retryMaxDelay  = time.Minute
+)
+
+// controllerOptions are the options both controllers share: workers and retry backoff. The
+// overall bucket (10 retries a second, bursts of 100) keeps a storm of failures from becoming a
+// storm of retries.
+func controllerOptions(workers int) controller.Options {
+	return controller.Options{
+		MaxConcurrentReconciles: max(1, workers),
+		RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](retryBaseDelay, retryMaxDelay),
+			&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+		),
 	}
 }

@@ -115,7 +115,7 @@ func Compare(d Desired, observed *auth0.User, managed Managed) Plan {
 		*dst = &v
 	}
 	exact := func(a, b string) bool { return a == b }
-	str("email", d.Email, observed.Email, &p.Update.Email, strings.EqualFold)
+	str("email", d.Email, observed.Email, &p.Update.Email, sameEmail)
 	str("username", d.Username, observed.Username, &p.Update.Username, exact)
 	str("phoneNumber", d.PhoneNumber, observed.PhoneNumber, &p.Update.PhoneNumber, exact)
 	str("name", d.Name, observed.Name, &p.Update.Name, exact)
@@ -175,6 +175,13 @@ func (p *Plan) compareMetadata(prefix string, desired, observed map[string]any, 
 		}
 	}
 	return patch
+}
+
+// sameEmail compares emails as Auth0 stores them, lowercased. EqualFold alone is not enough:
+// Auth0 lowercases "İ" to a plain "i", which EqualFold does not match, and the spec would drift
+// (and unverify the email) on every resync.
+func sameEmail(want, got string) bool {
+	return strings.EqualFold(want, got) || strings.ToLower(want) == strings.ToLower(got)
 }
 
 // ManagedAfterApply is what status must record once an update built from this spec may have
