@@ -86,6 +86,10 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 deploy-manifests: manifests $(KUSTOMIZE) ## Print what `make deploy` applies.
 	$(KUSTOMIZE) build config/default
 
+.PHONY: namespaced-manifests
+namespaced-manifests: manifests $(KUSTOMIZE) ## Print a namespaced install (config/namespaced; see README).
+	$(KUSTOMIZE) build config/namespaced
+
 .PHONY: deploy
 deploy: manifests $(KUSTOMIZE) ## Deploy the operator to the cluster in ~/.kube/config.
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)

@@ -11,14 +11,11 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -97,13 +94,10 @@ func run(o options) error {
 			return fmt.Errorf("--default-tenant-secret must be in the operator's namespace %s, got %s", own, ns)
 		}
 	}
-	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
-	if o.watchNamespaces != "" {
-		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
-		for _, ns := range strings.Split(o.watchNamespaces, ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				cacheOpts.DefaultNamespaces[ns] = cache.Config{}
-			}
+	var watchNamespaces []string
+	for _, ns := range strings.Split(o.watchNamespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			watchNamespaces = append(watchNamespaces, ns)
 		}
 	}
 
@@ -122,13 +116,8 @@ func run(o options) error {
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "auth0-operator.usersync.io",
-		// Secrets are read on demand and never cached: the operator holds no copy of every
-		// Secret in the cluster, and needs no list permission on their contents to start.
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		// managedFields are never read and, on objects whose status the operator rewrites every
-		// resync, are a large share of each cached object: drop them (a third less memory at
-		// 10,000 users).
-		Cache: cacheOpts,
+		Client:                 controllers.ClientOptions(),
+		Cache:                  controllers.CacheOptions(watchNamespaces),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot create manager: %w", err)

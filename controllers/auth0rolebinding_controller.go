@@ -2,8 +2,8 @@ package controllers
 
 import (
 	"context"
-	"strings"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 

@@ -63,7 +63,9 @@ func denied(err error) error {
 func watchTenancy(b *builder.Builder, c client.Reader, newList func() client.ObjectList) *builder.Builder {
 	return b.
 		Watches(&v1alpha1.Auth0TenancyPolicy{}, handler.EnqueueRequestsFromMapFunc(
-			func(ctx context.Context, _ client.Object) []reconcile.Request { return requestsIn(ctx, c, newList(), "") })).
+			func(ctx context.Context, _ client.Object) []reconcile.Request {
+				return requestsIn(ctx, c, newList(), "")
+			})).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, ns client.Object) []reconcile.Request {
 				return requestsIn(ctx, c, newList(), ns.GetName())

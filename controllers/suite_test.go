@@ -119,12 +119,12 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Client:  controllers.ClientOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controllers.Setup(mgr, controllers.Options{
-		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
-		DefaultTenant:  types.NamespacedName{Namespace: "auth0-operator-system", Name: "default-tenant"},
+		Provider:             auth0.NewProvider(auth0.ProviderOptions{}),
+		DefaultTenant:        types.NamespacedName{Namespace: "auth0-operator-system", Name: "default-tenant"},
 		ClusterName:          "envtest",
 		ResyncInterval:       resync,
 		RequireTenancyPolicy: true,

@@ -156,14 +156,14 @@ func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Client:  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Client:  controllers.ClientOptions(),
 	})
 	if err != nil {
 		return err
 	}
 	if err := controllers.Setup(mgr, controllers.Options{
-		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
-		DefaultTenant:  types.NamespacedName{Namespace: systemNS, Name: tenantSecret},
+		Provider:             auth0.NewProvider(auth0.ProviderOptions{}),
+		DefaultTenant:        types.NamespacedName{Namespace: systemNS, Name: tenantSecret},
 		ClusterName:          "dev",
 		ResyncInterval:       30 * time.Second,
 		RequireTenancyPolicy: true,

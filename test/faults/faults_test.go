@@ -186,7 +186,7 @@ func startManager(ctx context.Context, t *testing.T, cfg *rest.Config, scheme *r
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:     scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Client:     client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Client:     controllers.ClientOptions(),
 		Controller: config.Controller{SkipNameValidation: &skip}, // a second manager in this process
 	})
 	if err != nil {
