@@ -268,6 +268,31 @@ var _ = Describe("Auth0RoleBinding", func() {
 		Expect(roleNames(id)).To(ConsistOf("editor"))
 	})
 
+	It("records as external a role a late subject held before, and keeps it when the binding goes", func() {
+		first := newUser(ns, "first", "first@example.com")
+		createUser(first)
+		firstID := readyUser(first).Status.UserID
+		b := newBinding(ns, "late-external", byName("editor"), v1alpha1.Subject{UserRef: "first"}, v1alpha1.Subject{UserRef: "adopted-late"})
+		b.Spec.ResyncInterval = &metav1.Duration{Duration: time.Hour}
+		Expect(k8s.Create(ctx, b)).To(Succeed())
+		Eventually(func() []string { return roleNames(firstID) }).Should(ConsistOf("editor"))
+
+		// A user who already holds the role outside the operator becomes the second subject
+		// shortly after the binding observed its roles.
+		id := emuCreateUser("adopted-late@example.com", nil)
+		tenant.GrantRole(id, tenant.RoleID("editor"))
+		late := newUser(ns, "adopted-late", "adopted-late@example.com")
+		late.Spec.AdoptExisting = true
+		createUser(late)
+		Expect(readyUser(late).Status.UserID).To(Equal(id))
+		got := readyBinding(b)
+		Expect(got.Status.Subjects).To(ContainElement(And(HaveField("UserID", id), HaveField("ExternalRoles", ConsistOf(tenant.RoleID("editor"))))))
+
+		deleteAndWait(b)
+		Expect(roleNames(id)).To(ConsistOf("editor"), "editor was granted outside the operator before the binding named this user")
+		Expect(roleNames(firstID)).To(BeEmpty())
+	})
+
 	It("binds one role to 100 users in a few calls and re-observes them in one", func() {
 		var subjects []v1alpha1.Subject
 		for i := range 100 {

@@ -247,12 +247,20 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 	if last, ok := r.observedAt.Load(key); ok && last.(observation).generation == s.obj.Generation &&
 		time.Since(last.(observation).at) < resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval)/2 {
 		// Woken by subjects becoming ready, shortly after an observation: trust that what was
-		// recorded still holds (drift is looked for on the resync) and only add what is new.
-		// Assigning a grant a user already holds is harmless; for a new subject it is then
-		// recorded as applied rather than external.
+		// recorded still holds (drift is looked for on the resync), and read only what the new
+		// subjects hold, one user at a time, so that a grant they had before the binding is
+		// recorded as external and never revoked.
 		observed = map[string]grants.Set{}
+		var fresh []string
 		for uid := range current {
-			observed[uid] = union(applied[uid], external[uid])
+			if _, known := applied[uid]; known {
+				observed[uid] = union(applied[uid], external[uid])
+			} else {
+				fresh = append(fresh, uid)
+			}
+		}
+		if err := observeSubjects(ctx, s.auth0, s.desired, fresh, observed); err != nil {
+			return err
 		}
 	} else {
 		if observed, err = observeGrants(ctx, s.auth0, s.desired, applied, external, current); err != nil {
@@ -393,6 +401,36 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, appl
 		}
 	}
 	return observed, nil
+}
+
+// observeSubjects reads the roles and permissions of a few users directly: cheaper than listing
+// the members of every role when only some subjects are new.
+func observeSubjects(ctx context.Context, c auth0.Client, desired grants.Set, uids []string, observed map[string]grants.Set) error {
+	wantPerms := false
+	for g := range desired {
+		wantPerms = wantPerms || strings.HasPrefix(g, permPrefix)
+	}
+	for _, uid := range uids {
+		held := grants.Set{}
+		roles, err := c.UserRoles(ctx, uid)
+		if err != nil {
+			return fmt.Errorf("cannot list the roles of %s: %w", uid, err)
+		}
+		for _, ro := range roles {
+			held[rolePrefix+ro.ID] = true
+		}
+		if wantPerms {
+			perms, err := c.UserPermissions(ctx, uid)
+			if err != nil {
+				return fmt.Errorf("cannot list the permissions of %s: %w", uid, err)
+			}
+			for _, p := range perms {
+				held[permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+			}
+		}
+		observed[uid] = held
+	}
+	return nil
 }
 
 // othersGrants is what the other live bindings of the same tenant hold, per Auth0 user id.
