@@ -86,6 +86,15 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 deploy-manifests: manifests $(KUSTOMIZE) ## Print what `make deploy` applies.
 	$(KUSTOMIZE) build config/default
 
+FUZZTIME ?= 10s
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s); seed corpora already run in `make test`.
+	go test ./internal/userdiff -run '^$$' -fuzz '^FuzzTranslateSpec$$' -fuzztime $(FUZZTIME)
+	go test ./internal/userdiff -run '^$$' -fuzz '^FuzzCompareConverges$$' -fuzztime $(FUZZTIME)
+	go test ./internal/grants -run '^$$' -fuzz '^FuzzPlanUser$$' -fuzztime $(FUZZTIME)
+	go test ./internal/emulator -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
+	go test ./internal/emulator -run '^$$' -fuzz '^FuzzMergeMetadata$$' -fuzztime $(FUZZTIME)
+
 .PHONY: namespaced-manifests
 namespaced-manifests: manifests $(KUSTOMIZE) ## Print a namespaced install (config/namespaced; see README).
 	$(KUSTOMIZE) build config/namespaced

@@ -61,7 +61,7 @@ func (r *Auth0UserReconciler) reconcileUser(ctx context.Context, obj *v1alpha1.A
 	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
 		return err
 	}
-	if err := r.readPassword(ctx, s); err != nil {
+	if err := r.readPassword(ctx, s, false); err != nil {
 		return err
 	}
 	for _, step := range []func(context.Context, *userScope) error{
@@ -79,8 +79,10 @@ func (r *Auth0UserReconciler) reconcileUser(ctx context.Context, obj *v1alpha1.A
 	return nil
 }
 
-// readPassword loads the password Secret, if the spec names one.
-func (r *Auth0UserReconciler) readPassword(ctx context.Context, s *userScope) error {
+// readPassword loads the password Secret, if the spec names one. Unless force is set, a Secret
+// whose version (in the metadata cache) is the one already sent to an existing user is not read:
+// its content is not needed, and a steady reconcile then reads no Secret at all.
+func (r *Auth0UserReconciler) readPassword(ctx context.Context, s *userScope, force bool) error {
 	ref := s.obj.Spec.PasswordSecretRef
 	if ref == nil {
 		return nil
@@ -89,8 +91,14 @@ func (r *Auth0UserReconciler) readPassword(ctx context.Context, s *userScope) er
 	if key == "" {
 		key = "password"
 	}
+	name := types.NamespacedName{Namespace: s.obj.Namespace, Name: ref.Name}
+	if sent := s.obj.Status.Password; !force && sent != nil && s.obj.Status.UserID != "" && sent.Key == key &&
+		r.Tenants.secretVersion(ctx, name) == sent.SecretUID+"/"+sent.SecretResourceVersion {
+		s.passwordVersion = sent.DeepCopy()
+		return nil
+	}
 	var secret corev1.Secret
-	if err := r.Tenants.Reader.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: ref.Name}, &secret); err != nil {
+	if err := r.Tenants.Reader.Get(ctx, name, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return stalled(conditions.ReasonSecretUnavailable, "password Secret %q not found", ref.Name)
 		}
@@ -214,6 +222,12 @@ func (r *Auth0UserReconciler) createUser(ctx context.Context, s *userScope) erro
 		r.recordDrift(s.obj, []v1alpha1.DriftEntry{{Field: "user", Desired: "present", Observed: "absent", DetectedAt: now}})
 		if s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
 			return errUserMissingReported
+		}
+	}
+	if s.passwordVersion != nil && s.password == "" {
+		// Recreating a user deleted out of band: the password was not read for a steady pass.
+		if err := r.readPassword(ctx, s, true); err != nil {
+			return err
 		}
 	}
 	if err := r.recordKeysBeforeCreate(ctx, s); err != nil {
@@ -399,8 +413,14 @@ func (r *Auth0UserReconciler) releaseUser(ctx context.Context, obj *v1alpha1.Aut
 		// A create whose response was lost, or whose status write a restart prevented, left a
 		// user with this object's owner marker but no id in status: it is found by email, or
 		// it would outlive its object.
-		if id, err = r.findOwnCreate(ctx, c, obj); err != nil || id == "" {
+		if id, err = r.findOwnCreate(ctx, c, obj); err != nil {
+			if _, _, terminal := classify(err); terminal {
+				return nil // the tenant refuses the lookup: no user is known to exist
+			}
 			return err
+		}
+		if id == "" {
+			return nil
 		}
 	}
 	u, err := c.GetUser(ctx, id)

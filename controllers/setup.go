@@ -34,7 +34,7 @@ func Setup(mgr ctrl.Manager, o Options) error {
 	if o.ClusterName == "" {
 		o.ClusterName = "default"
 	}
-	tenants := &TenantResolver{Reader: mgr.GetClient(), Provider: o.Provider, Default: o.DefaultTenant}
+	tenants := &TenantResolver{Reader: mgr.GetClient(), Metadata: mgr.GetCache(), Provider: o.Provider, Default: o.DefaultTenant}
 	policies := &TenancyPolicies{Reader: mgr.GetClient(), Required: o.RequireTenancyPolicy}
 	snapshots := auth0.NewSnapshots()
 	swept := make(chan event.GenericEvent, 1024)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,11 +36,39 @@ type ClientProvider interface {
 // ever read from the object's own namespace; the default tenant's Secret lives in the operator's.
 type TenantResolver struct {
 	// Reader reads Secrets straight from the API server (the manager's cache never holds them).
-	Reader   client.Reader
+	Reader client.Reader
+	// Metadata reads Secrets' metadata from the manager's cache (the controllers watch it); a
+	// tenant Secret is read again only when its resourceVersion moved. Nil: read every time.
+	Metadata client.Reader
 	Provider ClientProvider
 	// Default names the default tenant's Secret; empty Name means there is no default tenant.
 	Default types.NamespacedName
+
+	mu sync.Mutex
+	// resolved are the clients made from each tenant Secret, by the version they came from.
+	resolved map[types.NamespacedName]resolvedTenant
 }
+
+type resolvedTenant struct {
+	version string
+	client  auth0.Client
+}
+
+// secretVersion is the UID and resourceVersion of a Secret as the metadata cache has them, or ""
+// when it cannot tell (no cache, or a namespace a namespaced install does not watch).
+func (t *TenantResolver) secretVersion(ctx context.Context, key types.NamespacedName) string {
+	if t.Metadata == nil {
+		return ""
+	}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := t.Metadata.Get(ctx, key, m); err != nil {
+		return ""
+	}
+	return versionOf(m)
+}
+
+func versionOf(o metav1.Object) string { return string(o.GetUID()) + "/" + o.GetResourceVersion() }
 
 // errStalled is a failure that retrying cannot fix: the object waits for its spec, a Secret or
 // the tenant to change. Reason and message go into the Stalled condition.
@@ -60,6 +90,14 @@ func (t *TenantResolver) ClientFor(ctx context.Context, ns string, ref *v1alpha1
 		key = types.NamespacedName{Namespace: ns, Name: ref.SecretName}
 	} else if key.Name == "" {
 		return nil, stalled(conditions.ReasonTenantUnavailable, "spec.tenantRef is empty and the operator has no default tenant (--default-tenant-secret)")
+	}
+	if v := t.secretVersion(ctx, key); v != "" {
+		t.mu.Lock()
+		known, ok := t.resolved[key]
+		t.mu.Unlock()
+		if ok && known.version == v {
+			return known.client, nil
+		}
 	}
 	var secret corev1.Secret
 	if err := t.Reader.Get(ctx, key, &secret); err != nil {
@@ -87,6 +125,12 @@ func (t *TenantResolver) ClientFor(ctx context.Context, ns string, ref *v1alpha1
 	if err != nil {
 		return nil, stalled(conditions.ReasonTenantUnavailable, "tenant Secret %s: %v", key, err)
 	}
+	t.mu.Lock()
+	if t.resolved == nil {
+		t.resolved = map[types.NamespacedName]resolvedTenant{}
+	}
+	t.resolved[key] = resolvedTenant{version: versionOf(&secret), client: c}
+	t.mu.Unlock()
 	return c, nil
 }
 
