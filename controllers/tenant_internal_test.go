@@ -34,7 +34,9 @@ func (s *secretStore) Get(_ context.Context, key client.ObjectKey, obj client.Ob
 	return nil
 }
 
-func (s *secretStore) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+func (s *secretStore) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return nil
+}
 
 type staticProvider struct{ made int }
 
