@@ -243,21 +243,23 @@ func (r *Auth0RoleBindingReconciler) applyGrants(ctx context.Context, s *binding
 	}
 	specChanged := s.obj.Generation != st.ObservedGeneration
 	key := client.ObjectKeyFromObject(s.obj)
+	var fresh []string // subjects the binding has never observed
+	for uid := range current {
+		if _, known := applied[uid]; !known {
+			fresh = append(fresh, uid)
+		}
+	}
 	var observed map[string]grants.Set
 	if last, ok := r.observedAt.Load(key); ok && last.(observation).generation == s.obj.Generation &&
-		time.Since(last.(observation).at) < resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval)/2 {
+		time.Since(last.(observation).at) < resyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval)/2 &&
+		readingUsersIsCheaper(len(fresh), len(current), s.desired) {
 		// Woken by subjects becoming ready, shortly after an observation: trust that what was
 		// recorded still holds (drift is looked for on the resync), and read only what the new
-		// subjects hold, one user at a time, so that a grant they had before the binding is
-		// recorded as external and never revoked.
+		// subjects hold, so that a grant they had before the binding is recorded as external and
+		// never revoked.
 		observed = map[string]grants.Set{}
-		var fresh []string
 		for uid := range current {
-			if _, known := applied[uid]; known {
-				observed[uid] = union(applied[uid], external[uid])
-			} else {
-				fresh = append(fresh, uid)
-			}
+			observed[uid] = union(applied[uid], external[uid])
 		}
 		if err := observeSubjects(ctx, s.auth0, s.desired, fresh, observed); err != nil {
 			return err
@@ -401,6 +403,21 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, appl
 		}
 	}
 	return observed, nil
+}
+
+// readingUsersIsCheaper compares, in calls, reading the grants of the fresh subjects one user at
+// a time (their roles, and their permissions if the binding grants any) with observing every
+// subject (a page of 100 members per role, and the permissions of every subject).
+func readingUsersIsCheaper(fresh, subjects int, desired grants.Set) bool {
+	perUser, everyone := 1, 0
+	for g := range desired {
+		if strings.HasPrefix(g, rolePrefix) {
+			everyone += 1 + subjects/100
+		} else if perUser == 1 {
+			perUser, everyone = 2, everyone+subjects
+		}
+	}
+	return fresh*perUser <= everyone
 }
 
 // observeSubjects reads the roles and permissions of a few users directly: cheaper than listing
