@@ -93,4 +93,23 @@ var _ = Describe("CRDs", func() {
 			v1alpha1.Auth0RoleBindingSpec{Roles: []v1alpha1.RoleReference{{Name: "admin"}}, Subjects: []v1alpha1.Subject{{UserID: "auth0|1", Connection: "db"}}},
 			"connection applies only"),
 	)
+
+	It("keep Auth0TenancyPolicy cluster-scoped, and refuse adoption domains without adoption", func() {
+		p := &v1alpha1.Auth0TenancyPolicy{ObjectMeta: metav1.ObjectMeta{Name: "crd-" + ns}, Spec: v1alpha1.Auth0TenancyPolicySpec{
+			Adoption: &v1alpha1.AdoptionRule{EmailDomains: []string{"example.com"}},
+		}}
+		err := k8s.Create(ctx, p)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+		Expect(err.Error()).To(ContainSubstring("adoption.emailDomains needs adoption.allowed: true"))
+
+		p.Spec.Adoption.Allowed = true
+		p.Spec.Permissions = []v1alpha1.PermissionRule{{ResourceServerIdentifier: "https://api.example.com"}}
+		err = k8s.Create(ctx, p)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "a permission rule without scopes: %v", err)
+
+		p.Spec.Permissions[0].Scopes = []string{"read:*"}
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Expect(p.Namespace).To(BeEmpty())
+		Expect(k8s.Delete(ctx, p)).To(Succeed())
+	})
 })

@@ -186,8 +186,10 @@ type Auth0UserStatus struct {
 	// +listType=atomic
 	// +optional
 	Drift []DriftEntry `json:"drift,omitempty"`
-	// DriftCount is the number of entries in drift, for the printer column.
+	// DriftCount is the number of entries in drift, for the printer column. The default fills
+	// in the 0 that a status merge patch leaves out when nothing ever drifted.
 	// +optional
+	// +kubebuilder:default=0
 	DriftCount int `json:"driftCount"`
 
 	// LastSyncTime is when Auth0 was last observed to match the spec (or the drift reported).
