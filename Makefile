@@ -85,6 +85,8 @@ uninstall: manifests $(KUSTOMIZE) ## Remove the CRDs from the cluster.
 .PHONY: deploy-manifests
 deploy-manifests: manifests $(KUSTOMIZE) ## Print what `make deploy` applies.
 	$(KUSTOMIZE) build config/default
+	@echo ---
+	$(KUSTOMIZE) build config/admission
 
 FUZZTIME ?= 10s
 .PHONY: fuzz
@@ -103,9 +105,11 @@ namespaced-manifests: manifests $(KUSTOMIZE) ## Print a namespaced install (conf
 deploy: manifests $(KUSTOMIZE) ## Deploy the operator to the cluster in ~/.kube/config.
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+	$(KUSTOMIZE) build config/admission | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: $(KUSTOMIZE) ## Remove the operator from the cluster.
+	$(KUSTOMIZE) build config/admission | $(KUBECTL) delete --ignore-not-found -f -
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found -f -
 
 ##@ Tools

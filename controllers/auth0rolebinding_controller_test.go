@@ -323,7 +323,7 @@ var _ = Describe("Auth0RoleBinding", func() {
 			cur := &v1alpha1.Auth0RoleBinding{}
 			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(b), cur)).To(Succeed())
 			g.Expect(cur.Status.LastSyncTime.After(synced.Time)).To(BeTrue())
-		}).WithTimeout(15 * time.Second).Should(Succeed())
+		}).WithTimeout(30 * time.Second).Should(Succeed())
 		resyncCalls := callsSince(start, roleID, ids)
 		// GET /api/v2/roles lists the roles of the tenant for name resolution; other specs'
 		// bindings naming unknown roles refresh that list too, so it is shown but not asserted.

@@ -335,18 +335,19 @@ var _ = Describe("Auth0User validation", func() {
 	It("rejects an invalid email", func() {
 		rejected(func(u *v1alpha1.Auth0User) { u.Spec.Email = "not-an-email" }, "spec.email")
 	})
-	It("stalls on metadata Auth0 would refuse, before calling Auth0", func() {
-		// CEL cannot see the keys of free-form JSON, so the operator checks them itself.
+	It("stalls on metadata Auth0 would refuse that admission cannot see, before calling Auth0", func() {
+		// The admission policy checks key names three levels deep and not inside lists, and
+		// cannot measure size; the operator checks everything itself.
 		u := newUser(ns, "dotted", "dotted@example.com")
-		u.Spec.UserMetadata = map[string]apiextensionsv1.JSON{"preference.color": jsonValue("pink")}
-		u.Spec.AppMetadata = map[string]apiextensionsv1.JSON{"blocked": jsonValue(true), "nested": jsonValue(map[string]any{"$set": 1})}
+		u.Spec.UserMetadata = map[string]apiextensionsv1.JSON{"a": jsonValue(map[string]any{"b": map[string]any{"c": map[string]any{"preference.color": "pink"}}})}
+		u.Spec.AppMetadata = map[string]apiextensionsv1.JSON{"items": jsonValue([]any{map[string]any{"$set": 1}}), "blob": jsonValue(strings.Repeat("x", 17<<10))}
 		calls := emuCallsMatching(func() {
 			createUser(u)
 			got := stalledUser(u, conditions.ReasonInvalidSpec)
 			msg := condition(got.Status.Conditions, v1alpha1.ConditionStalled).Message
-			Expect(msg).To(ContainSubstring(`userMetadata["preference.color"]`))
-			Expect(msg).To(ContainSubstring("appMetadata.blocked: the key is reserved"))
-			Expect(msg).To(ContainSubstring(`appMetadata.nested["$set"]`))
+			Expect(msg).To(ContainSubstring(`"preference.color"`))
+			Expect(msg).To(ContainSubstring(`"$set"`))
+			Expect(msg).To(ContainSubstring("appMetadata is 17"))
 		}, "dotted@example.com")
 		Expect(calls).To(BeZero())
 	})

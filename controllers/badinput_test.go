@@ -55,13 +55,19 @@ var _ = Describe("Bad input", func() {
 			{name: "invalid-email", rejected: "spec.email", object: func(ns string, ref *v1alpha1.TenantReference, _ *emulator.Emulator) client.Object {
 				return badUser(ns, "invalid-email", ref, func(s *v1alpha1.Auth0UserSpec) { s.Email = "not-an-email" })
 			}},
-			{name: "metadata-key-with-dot", reason: conditions.ReasonInvalidSpec, message: `userMetadata.prefs["a.b"]: key names must not contain '.' or '$'`,
+			{name: "metadata-key-with-dot", rejected: "spec.userMetadata: key names must not contain '.' or '$' (Auth0 refuses them), under: prefs",
 				object: func(ns string, ref *v1alpha1.TenantReference, _ *emulator.Emulator) client.Object {
 					return badUser(ns, "metadata-key-with-dot", ref, func(s *v1alpha1.Auth0UserSpec) {
 						s.UserMetadata = map[string]apiextensionsv1.JSON{"prefs": jsonValue(map[string]any{"a.b": 1})}
 					})
 				}},
-			{name: "reserved-app-metadata-key", reason: conditions.ReasonInvalidSpec, message: "appMetadata.usersync_owner: the key is reserved",
+			{name: "metadata-key-in-a-list", reason: conditions.ReasonInvalidSpec, message: `key names must not contain '.' or '$'`,
+				object: func(ns string, ref *v1alpha1.TenantReference, _ *emulator.Emulator) client.Object {
+					return badUser(ns, "metadata-key-in-a-list", ref, func(s *v1alpha1.Auth0UserSpec) {
+						s.UserMetadata = map[string]apiextensionsv1.JSON{"prefs": jsonValue([]any{map[string]any{"a.b": 1}})}
+					})
+				}},
+			{name: "reserved-app-metadata-key", rejected: "spec.appMetadata: reserved keys: usersync_owner",
 				object: func(ns string, ref *v1alpha1.TenantReference, _ *emulator.Emulator) client.Object {
 					return badUser(ns, "reserved-app-metadata-key", ref, func(s *v1alpha1.Auth0UserSpec) {
 						s.AppMetadata = map[string]apiextensionsv1.JSON{"usersync_owner": jsonValue("someone-else")}

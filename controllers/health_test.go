@@ -59,7 +59,7 @@ var _ = Describe("Health as Argo CD and kstatus read it", func() {
 		expectHealth(ready, "Auth0User", "Healthy", status.CurrentStatus)
 
 		invalid := newUser(ns, "invalid", "health-invalid@example.com")
-		invalid.Spec.UserMetadata = map[string]apiextensionsv1.JSON{"a.b": jsonValue(1)}
+		invalid.Spec.UserMetadata = map[string]apiextensionsv1.JSON{"list": jsonValue([]any{map[string]any{"a.b": 1}})}
 		createUser(invalid)
 		stalledUser(invalid, conditions.ReasonInvalidSpec)
 		expectHealth(invalid, "Auth0User", "Degraded", status.FailedStatus)

@@ -87,6 +87,8 @@ var _ = BeforeSuite(func() {
 	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
+	installAdmissionPolicy()
+
 	tenant, err = emulator.New(emulator.Config{
 		Clients: map[string]emulator.Client{
 			testClientID: {Secret: testClientSecret},
