@@ -1,11 +1,9 @@
 package controllers_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	. "github.com/onsi/gomega"
@@ -20,24 +18,6 @@ import (
 )
 
 const testPassword = "Corr3ct-Horse-Battery-Staple"
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 var namespaceCounter atomic.Int64
 

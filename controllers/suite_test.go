@@ -2,10 +2,6 @@ package controllers_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,21 +9,18 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/controllers"
 	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/testenv"
 )
 
 // The suite runs the real manager against a real kube-apiserver and etcd (envtest) and the
@@ -49,9 +42,9 @@ var (
 	tenantURL string
 	ctx       context.Context
 	cancel    context.CancelFunc
-	logSink   = &lockedBuffer{}
-	// managerDone is closed when the manager has stopped.
-	managerDone = make(chan struct{})
+	logSink   = &testenv.LogBuffer{}
+	// stopManager stops the manager and waits until it has.
+	stopManager func()
 )
 
 func TestControllers(t *testing.T) {
@@ -67,24 +60,10 @@ var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(logSink), zap.UseDevMode(true)))
 	ctx, cancel = context.WithCancel(context.Background())
 
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		// Running `go test ./controllers` directly: build or find the cached control plane.
-		out, err := exec.Command(filepath.Join("..", "hack", "envtest-toolchain.sh")).Output()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(os.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out)))).To(Succeed())
-	}
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
 	var err error
-	cfg, err = testEnv.Start()
+	testEnv, cfg, err = testenv.Start()
 	Expect(err).NotTo(HaveOccurred())
-
-	scheme := runtime.NewScheme()
-	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
-	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	k8s, err = client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 
 	installAdmissionPolicy()
@@ -118,31 +97,21 @@ var _ = BeforeSuite(func() {
 		},
 	})).To(Succeed())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		Client:  controllers.ClientOptions(),
-	})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(controllers.Setup(mgr, controllers.Options{
+	stopManager, err = testenv.StartManager(ctx, GinkgoT(), cfg, controllers.Options{
 		Provider:             auth0.NewProvider(auth0.ProviderOptions{}),
 		DefaultTenant:        types.NamespacedName{Namespace: "auth0-operator-system", Name: "default-tenant"},
 		ClusterName:          "envtest",
 		ResyncInterval:       resync,
 		RequireTenancyPolicy: true,
-	})).To(Succeed())
-	go func() {
-		defer GinkgoRecover()
-		defer close(managerDone)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
+	}, nil)
+	Expect(err).NotTo(HaveOccurred())
 })
 
 var _ = AfterSuite(func() {
-	if cancel != nil {
-		cancel()
-		Eventually(managerDone).WithTimeout(30 * time.Second).Should(BeClosed())
+	if stopManager != nil {
+		stopManager()
 	}
+	cancel()
 	if tenant != nil {
 		Expect(tenant.Close()).To(Succeed())
 	}

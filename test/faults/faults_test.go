@@ -6,17 +6,12 @@
 package faults
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,22 +21,17 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/controllers"
 	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/testenv"
 )
 
 const (
@@ -64,40 +54,17 @@ func password(ns string) string { return "Fault-Passw0rd-" + ns + "-7Q" }
 
 func email(ns string, i int) string { return fmt.Sprintf("user-%02d@%s.faults.example", i, ns) }
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the fault suite takes a minute or two")
 	}
 	g := NewWithT(t)
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		out, err := exec.Command(filepath.Join("..", "..", "hack", "envtest-toolchain.sh")).Output()
-		g.Expect(err).NotTo(HaveOccurred())
-		t.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out)))
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	env, cfg, err := testenv.Start()
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = env.Stop() }()
 	apiURL, err := url.Parse(cfg.Host)
@@ -108,10 +75,7 @@ func TestFaults(t *testing.T) {
 	managerCfg := rest.CopyConfig(cfg)
 	managerCfg.Host = "https://" + proxy.Addr()
 
-	scheme := runtime.NewScheme()
-	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	g.Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	tenant, err := emulator.New(emulator.Config{
@@ -135,7 +99,7 @@ func TestFaults(t *testing.T) {
 
 	// --- Faults, while the objects are being reconciled for the first time.
 	start := time.Now()
-	stopFirst := startManager(ctx, t, managerCfg, scheme)
+	stopFirst := startManager(ctx, t, managerCfg)
 	tenant.LoseNextResponses("POST /api/v2/users", 8)
 	tenant.LoseNextResponses("PATCH /api/v2/users/{id}", 8)
 	tenant.LoseNextResponses("POST /api/v2/roles/{id}/users", 2)
@@ -147,7 +111,7 @@ func TestFaults(t *testing.T) {
 	t.Log("restarting the manager in the middle of its reconciles, into a storm of 500s with lost responses answered 504")
 	stopFirst()
 	tenant.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, ErrorRate: 0.4, ErrorStatus: 500, LostResponseRate: 0.05, LostAs504: true, Seed: 9})
-	stopSecond := startManager(ctx, t, managerCfg, scheme)
+	stopSecond := startManager(ctx, t, managerCfg)
 	defer func() { stopSecond() }()
 	time.Sleep(5 * time.Second)
 
@@ -181,35 +145,18 @@ func TestFaults(t *testing.T) {
 	checkNoSecrets(ctx, g, k8s, logs.String(), append(w.passwords(), clientSecret))
 }
 
-func startManager(ctx context.Context, t *testing.T, cfg *rest.Config, scheme *runtime.Scheme) (stop func()) {
-	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Client:     controllers.ClientOptions(),
-		Controller: config.Controller{SkipNameValidation: &skip}, // a second manager in this process
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := controllers.Setup(mgr, controllers.Options{
+func startManager(ctx context.Context, t *testing.T, cfg *rest.Config) (stop func()) {
+	stop, err := testenv.StartManager(ctx, t, cfg, controllers.Options{
 		Provider:             auth0.NewProvider(auth0.ProviderOptions{RequestsPerSecond: 50}),
 		DefaultTenant:        types.NamespacedName{Namespace: systemNS, Name: "tenant"},
 		ClusterName:          "faults",
 		ResyncInterval:       20 * time.Second,
 		RequireTenancyPolicy: true,
-	}); err != nil {
+	}, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(mctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	return func() { cancel(); <-done }
+	return stop
 }
 
 func logFaultCounters(t *testing.T, tenant *emulator.Emulator) {

@@ -11,10 +11,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,20 +24,17 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/controllers"
 	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/testenv"
 )
 
 // operatorNS and the service account are those of config/rbac before kustomize's prefixes.
@@ -51,46 +45,21 @@ const (
 	clientSecret = "rbac-suite-secret-51d0"
 )
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestShippedRBACIsEnough(t *testing.T) {
 	g := NewWithT(t)
-	logs := &logBuffer{}
+	logs := &testenv.LogBuffer{}
 	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		out, err := exec.Command(filepath.Join("..", "..", "hack", "envtest-toolchain.sh")).Output()
-		g.Expect(err).NotTo(HaveOccurred())
-		t.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out)))
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	env, cfg, err := testenv.Start()
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = env.Stop() }()
 	operator, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:serviceaccounts", "system:authenticated"}}, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	operatorCfg := operator.Config()
 
-	scheme := runtime.NewScheme()
-	g.Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	g.Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
+	scheme := testenv.Scheme()
 	admin, err := client.New(cfg, client.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
 	asOperator, err := client.New(operatorCfg, client.Options{Scheme: scheme})
@@ -119,7 +88,7 @@ func TestShippedRBACIsEnough(t *testing.T) {
 	t.Run("cluster-wide role from the markers", func(t *testing.T) {
 		g := NewWithT(t)
 		bindings := apply(ctx, g, admin, "", "../../config/rbac/role.yaml", "../../config/rbac/role_binding.yaml")
-		stop := startManager(ctx, t, operatorCfg, scheme, nil)
+		stop := startManager(ctx, t, operatorCfg, nil)
 		converges(ctx, g, admin, tenant, "team-b", "cluster")
 		stop()
 		for _, b := range bindings {
@@ -132,7 +101,7 @@ func TestShippedRBACIsEnough(t *testing.T) {
 		apply(ctx, g, admin, "", "../../config/namespaced/cluster_reader_role.yaml", "../../config/namespaced/cluster_reader_role_binding.yaml",
 			"../../config/namespaced/default_tenant_role.yaml", "../../config/namespaced/default_tenant_role_binding.yaml")
 		apply(ctx, g, admin, "team-a", "../../config/namespaced/team/role.yaml", "../../config/namespaced/team/role_binding.yaml")
-		stop := startManager(ctx, t, operatorCfg, scheme, []string{"team-a"})
+		stop := startManager(ctx, t, operatorCfg, []string{"team-a"})
 		defer stop()
 		converges(ctx, g, admin, tenant, "team-a", "namespaced")
 
@@ -204,36 +173,18 @@ func decodeRBAC(_ []byte, u map[string]any) (client.Object, error) {
 	return obj, runtime.DefaultUnstructuredConverter.FromUnstructured(u, obj)
 }
 
-func startManager(ctx context.Context, t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, watchNamespaces []string) (stop func()) {
-	skip := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     scheme,
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Client:     controllers.ClientOptions(),
-		Cache:      controllers.CacheOptions(watchNamespaces),
-		Controller: config.Controller{SkipNameValidation: &skip}, // two managers in this process
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := controllers.Setup(mgr, controllers.Options{
+func startManager(ctx context.Context, t *testing.T, cfg *rest.Config, watchNamespaces []string) (stop func()) {
+	stop, err := testenv.StartManager(ctx, t, cfg, controllers.Options{
 		Provider:             auth0.NewProvider(auth0.ProviderOptions{}),
 		DefaultTenant:        types.NamespacedName{Namespace: operatorNS, Name: "auth0-tenant"},
 		ClusterName:          "rbac",
 		ResyncInterval:       time.Minute,
 		RequireTenancyPolicy: true,
-	}); err != nil {
+	}, watchNamespaces)
+	if err != nil {
 		t.Fatal(err)
 	}
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := mgr.Start(mctx); err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}()
-	return func() { cancel(); <-done }
+	return stop
 }
 
 func user(ns, name string) *v1alpha1.Auth0User {
