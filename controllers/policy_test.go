@@ -109,6 +109,18 @@ var _ = Describe("Tenancy policy", func() {
 		got = stalledUser(social, conditions.ReasonPolicyDenied)
 		Expect(condition(got.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring(`may not use connection "google-oauth2"`))
 
+		By("refusing the default tenant to a namespace whose policy does not grant it")
+		other := restrictedNamespace(nil)
+		tenancyPolicy(other, map[string]string{"kubernetes.io/metadata.name": other}, v1alpha1.Auth0TenancyPolicySpec{
+			Connections: []string{"Username-Password-Authentication"},
+		})
+		Expect(k8s.Create(ctx, passwordSecret(other, "pw", testPassword))).To(Succeed())
+		noDefault := dbUser(other, "no-default", "nd-"+other+"@partner.example")
+		Expect(k8s.Create(ctx, noDefault)).To(Succeed())
+		got = stalledUser(noDefault, conditions.ReasonPolicyDenied)
+		Expect(condition(got.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring("may not use the default tenant"))
+		Expect(emuUsersByEmail(noDefault.Spec.Email)).To(BeEmpty())
+
 		By("adopting within the allowed domain")
 		partner := dbUser(ns, "partner", "p-"+ns+"@partner.example")
 		partner.Spec.AdoptExisting = true

@@ -107,7 +107,7 @@ func TestFaults(t *testing.T) {
 	tenant.SetFaults(emulator.Faults{Latency: 150 * time.Millisecond, ErrorRate: 0.3, ErrorStatus: 503, LostResponseRate: 0.05, Seed: 8})
 	time.Sleep(5 * time.Second)
 
-	t.Logf("calls so far: %d", len(tenant.Requests()))
+	t.Logf("Auth0 calls so far: %d", len(tenant.Requests()))
 	t.Log("restarting the manager in the middle of its reconciles, into a storm of 500s with lost responses answered 504")
 	stopFirst()
 	tenant.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, ErrorRate: 0.4, ErrorStatus: 500, LostResponseRate: 0.05, LostAs504: true, Seed: 9})
@@ -115,7 +115,7 @@ func TestFaults(t *testing.T) {
 	defer func() { stopSecond() }()
 	time.Sleep(5 * time.Second)
 
-	t.Logf("calls so far: %d", len(tenant.Requests()))
+	t.Logf("Auth0 calls so far: %d", len(tenant.Requests()))
 	t.Log("429 storm: the tenant's limit drops to 3 requests a second and other clients take half of it; specs change, objects are deleted and the application writes its own metadata keys meanwhile")
 	tenant.SetRateLimit(emulator.RateLimit{PerSecond: 3})
 	tenant.SetFaults(emulator.Faults{ErrorRate: 0.5, ErrorStatus: 429, Seed: 10})
@@ -126,7 +126,7 @@ func TestFaults(t *testing.T) {
 	tenant.SetRateLimit(emulator.RateLimit{PerSecond: 25})
 	tenant.SetFaults(emulator.Faults{})
 
-	t.Logf("calls so far: %d", len(tenant.Requests()))
+	t.Logf("Auth0 calls so far: %d", len(tenant.Requests()))
 	closed := proxy.Drop(3 * time.Second)
 	t.Logf("cut the manager's %d connections to the kube-apiserver and refused new ones for 3s", closed)
 	time.Sleep(4 * time.Second)
