@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -57,19 +61,53 @@ func denied(err error) error {
 	return err
 }
 
-// watchTenancy re-reconciles the objects a policy change may allow or deny: all of them when an
-// Auth0TenancyPolicy changes (rare, and the queue folds duplicates), those of one namespace when
-// its labels change.
+// watchTenancy re-reconciles the objects a policy change may allow or deny: those in the
+// namespaces the policy selected before or selects now, and those of a namespace whose labels
+// change.
 func watchTenancy(b *builder.Builder, c client.Reader, newList func() client.ObjectList) *builder.Builder {
 	return b.
-		Watches(&v1alpha1.Auth0TenancyPolicy{}, handler.EnqueueRequestsFromMapFunc(
-			func(ctx context.Context, _ client.Object) []reconcile.Request {
-				return requestsIn(ctx, c, newList(), "")
-			})).
+		Watches(&v1alpha1.Auth0TenancyPolicy{}, policyEvents(c, newList)).
 		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, ns client.Object) []reconcile.Request {
 				return requestsIn(ctx, c, newList(), ns.GetName())
 			}), builder.WithPredicates(predicate.LabelChangedPredicate{}))
+}
+
+// policyEvents enqueues the objects of the namespaces a created, changed or deleted policy
+// selects (for a change, with its old selector or its new one).
+func policyEvents(c client.Reader, newList func() client.ObjectList) handler.EventHandler {
+	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], policies ...client.Object) {
+		var selectors []labels.Selector
+		for _, p := range policies {
+			if sel, err := metav1.LabelSelectorAsSelector(&p.(*v1alpha1.Auth0TenancyPolicy).Spec.NamespaceSelector); err == nil {
+				selectors = append(selectors, sel)
+			}
+		}
+		namespaces := &metav1.PartialObjectMetadataList{}
+		namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+		if err := c.List(ctx, namespaces); err != nil {
+			log.FromContext(ctx).Error(err, "cannot list namespaces to re-check against a changed tenancy policy")
+			return
+		}
+		for _, ns := range namespaces.Items {
+			if slices.ContainsFunc(selectors, func(sel labels.Selector) bool { return sel.Matches(labels.Set(ns.Labels)) }) {
+				for _, req := range requestsIn(ctx, c, newList(), ns.Name) {
+					q.Add(req)
+				}
+			}
+		}
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.Object)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, q, e.Object)
+		},
+	}
 }
 
 // requestsIn lists the objects of a kind in a namespace ("" for all) as reconcile requests.
