@@ -744,20 +744,22 @@ func (c *roleCache) specGrants(client auth0.Client, spec v1alpha1.Auth0RoleBindi
 	return out
 }
 
-// domainTTL bounds how long a tenant Secret's domain is trusted: a Secret repointed at another
-// tenant is noticed by composition within it.
+// domainTTL bounds how long a tenant Secret's domain is trusted when the metadata cache cannot
+// tell the Secret's version (a namespace a namespaced install does not watch): a Secret repointed
+// at another tenant is noticed by composition within it.
 const domainTTL = 5 * time.Minute
 
 // domainCache remembers the domain each tenant Secret names, so that comparing bindings'
-// tenants reads each Secret at most once per domainTTL (Secrets are not in the manager's cache).
+// tenants reads a Secret again only when it changed (Secrets are not in the manager's cache).
 type domainCache struct {
 	mu      sync.Mutex
 	entries map[string]domainEntry
 }
 
 type domainEntry struct {
-	domain string
-	at     time.Time
+	domain  string
+	version string // of the Secret the domain was read from
+	at      time.Time
 }
 
 func (d *domainCache) domainOf(ctx context.Context, t *TenantResolver, ns string, ref *v1alpha1.TenantReference) (string, error) {
@@ -765,14 +767,15 @@ func (d *domainCache) domainOf(ctx context.Context, t *TenantResolver, ns string
 	if ref != nil {
 		key = types.NamespacedName{Namespace: ns, Name: ref.SecretName}
 	}
+	if key.Name == "" {
+		return "", fmt.Errorf("no default tenant")
+	}
+	version := t.secretVersion(ctx, key)
 	d.mu.Lock()
 	e, ok := d.entries[key.String()]
 	d.mu.Unlock()
-	if ok && time.Since(e.at) < domainTTL {
+	if ok && (version != "" && e.version == version || version == "" && time.Since(e.at) < domainTTL) {
 		return e.domain, nil
-	}
-	if key.Name == "" {
-		return "", fmt.Errorf("no default tenant")
 	}
 	var secret corev1.Secret
 	if err := t.Reader.Get(ctx, key, &secret); err != nil {
@@ -785,7 +788,7 @@ func (d *domainCache) domainOf(ctx context.Context, t *TenantResolver, ns string
 	if d.entries == nil {
 		d.entries = map[string]domainEntry{}
 	}
-	d.entries[key.String()] = domainEntry{domain: domain, at: time.Now()}
+	d.entries[key.String()] = domainEntry{domain: domain, version: versionOf(&secret), at: time.Now()}
 	d.mu.Unlock()
 	return domain, nil
 }
