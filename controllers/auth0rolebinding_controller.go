@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -108,11 +107,7 @@ func (r *Auth0RoleBindingReconciler) finish(ctx context.Context, obj *v1alpha1.A
 }
 
 func (r *Auth0RoleBindingReconciler) stall(ctx context.Context, obj *v1alpha1.Auth0RoleBinding, reason, message string) {
-	if !conditions.IsTrue(obj.Status.Conditions, v1alpha1.ConditionStalled) {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", message)
-	}
-	log.FromContext(ctx).Info("stalled", "reason", reason, "message", message)
-	conditions.Stalled(&obj.Status.Conditions, obj.Generation, reason, message)
+	stall(ctx, r.Recorder, obj, &obj.Status.Conditions, reason, message)
 }
 
 // SetupWithManager registers the controller: bindings, and the Auth0User objects they name.

@@ -37,18 +37,6 @@ func byName(names ...string) []v1alpha1.RoleReference {
 	return out
 }
 
-func readyBinding(obj client.Object) *v1alpha1.Auth0RoleBinding {
-	out := &v1alpha1.Auth0RoleBinding{}
-	EventuallyWithOffset(1, func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), out)).To(Succeed())
-		ready := condition(out.Status.Conditions, v1alpha1.ConditionReady)
-		g.Expect(ready).NotTo(BeNil())
-		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), ready.Message)
-		g.Expect(out.Status.ObservedGeneration).To(Equal(out.Generation))
-	}).Should(Succeed())
-	return out
-}
-
 func deleteAndWait(obj client.Object) {
 	ExpectWithOffset(1, k8s.Delete(ctx, obj)).To(Succeed())
 	EventuallyWithOffset(1, func() bool {

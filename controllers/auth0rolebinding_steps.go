@@ -21,7 +21,6 @@ import (
 	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/grants"
 	"github.com/usersync/auth0-operator/internal/policy"
-	"github.com/usersync/auth0-operator/internal/userdiff"
 )
 
 // Grants of both kinds share one string space in internal/grants; the prefixes keep them apart.
@@ -122,7 +121,7 @@ func (r *Auth0RoleBindingReconciler) resolvePermissions(ctx context.Context, s *
 			s.outcome.unresolved = append(s.outcome.unresolved, fmt.Sprintf("permission %q of API %s", p.Name, p.ResourceServerIdentifier))
 			continue
 		}
-		s.desired[permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+		s.desired[permGrant(p.ResourceServerIdentifier, p.Name)] = true
 	}
 	return nil
 }
@@ -163,23 +162,17 @@ func (r *Auth0RoleBindingReconciler) resolveSubjects(ctx context.Context, s *bin
 			rs.userID = sub.UserID
 			unverified = append(unverified, len(s.subjects))
 		default:
-			found, err := s.auth0.UsersByEmail(ctx, sub.Email)
+			found, err := usersWithEmail(ctx, s.auth0, sub.Email, sub.Connection)
 			if err != nil {
-				return fmt.Errorf("cannot look up users by email: %w", err)
+				return err
 			}
-			var ids []string
-			for _, u := range found {
-				if sub.Connection == "" || userdiff.ConnectionOf(u) == sub.Connection {
-					ids = append(ids, u.ID)
-				}
-			}
-			switch len(ids) {
+			switch len(found) {
 			case 0:
 				rs.message = "no Auth0 user has this email"
 			case 1:
-				rs.userID = ids[0]
+				rs.userID = found[0].ID
 			default:
-				rs.message = fmt.Sprintf("%d users have this email; set connection", len(ids))
+				rs.message = fmt.Sprintf("%d users have this email; set connection", len(found))
 			}
 		}
 		if rs.userID == "" && sub.UserRef == "" {
@@ -393,16 +386,34 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, appl
 	}
 	if wantPerms {
 		for _, uid := range sortedKeys(users) {
-			perms, err := c.UserPermissions(ctx, uid)
-			if err != nil {
-				return nil, fmt.Errorf("cannot list the permissions of %s: %w", uid, err)
-			}
-			for _, p := range perms {
-				observed[uid][permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+			if err := readPermissions(ctx, c, uid, observed[uid]); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return observed, nil
+}
+
+// readPermissions adds the permissions granted directly to a user to held.
+func readPermissions(ctx context.Context, c auth0.Client, uid string, held grants.Set) error {
+	perms, err := c.UserPermissions(ctx, uid)
+	if err != nil {
+		return fmt.Errorf("cannot list the permissions of %s: %w", uid, err)
+	}
+	for _, p := range perms {
+		held[permGrant(p.ResourceServerIdentifier, p.Name)] = true
+	}
+	return nil
+}
+
+// grantsPermissions reports whether a set holds any permission (not only roles).
+func grantsPermissions(set grants.Set) bool {
+	for g := range set {
+		if strings.HasPrefix(g, permPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // readingUsersIsCheaper compares, in calls, reading the grants of the fresh subjects one user at
@@ -423,10 +434,7 @@ func readingUsersIsCheaper(fresh, subjects int, desired grants.Set) bool {
 // observeSubjects reads the roles and permissions of a few users directly: cheaper than listing
 // the members of every role when only some subjects are new.
 func observeSubjects(ctx context.Context, c auth0.Client, desired grants.Set, uids []string, observed map[string]grants.Set) error {
-	wantPerms := false
-	for g := range desired {
-		wantPerms = wantPerms || strings.HasPrefix(g, permPrefix)
-	}
+	wantPerms := grantsPermissions(desired)
 	for _, uid := range uids {
 		held := grants.Set{}
 		roles, err := c.UserRoles(ctx, uid)
@@ -437,12 +445,8 @@ func observeSubjects(ctx context.Context, c auth0.Client, desired grants.Set, ui
 			held[rolePrefix+ro.ID] = true
 		}
 		if wantPerms {
-			perms, err := c.UserPermissions(ctx, uid)
-			if err != nil {
-				return fmt.Errorf("cannot list the permissions of %s: %w", uid, err)
-			}
-			for _, p := range perms {
-				held[permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+			if err := readPermissions(ctx, c, uid, held); err != nil {
+				return err
 			}
 		}
 		observed[uid] = held
@@ -739,7 +743,7 @@ func (c *roleCache) specGrants(client auth0.Client, spec v1alpha1.Auth0RoleBindi
 	}
 	c.mu.Unlock()
 	for _, p := range spec.Permissions {
-		out[permPrefix+p.ResourceServerIdentifier+" "+p.Name] = true
+		out[permGrant(p.ResourceServerIdentifier, p.Name)] = true
 	}
 	return out
 }
@@ -828,6 +832,9 @@ func toSet(roles, perms []string) grants.Set {
 	}
 	return s
 }
+
+// permGrant is the grant of one permission (an API's scope), in internal/grants' string space.
+func permGrant(api, name string) string { return permPrefix + api + " " + name }
 
 func toPermission(g string) auth0.Permission {
 	api, name, _ := strings.Cut(strings.TrimPrefix(g, permPrefix), " ")

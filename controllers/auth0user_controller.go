@@ -95,11 +95,7 @@ func (r *Auth0UserReconciler) finish(ctx context.Context, obj *v1alpha1.Auth0Use
 		conditions.Reconciling(&st.Conditions, obj.Generation, reason, message)
 		return ctrl.Result{}, err
 	}
-	if !conditions.IsTrue(st.Conditions, v1alpha1.ConditionStalled) {
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", message)
-	}
-	log.FromContext(ctx).Info("stalled", "reason", reason, "message", message)
-	conditions.Stalled(&st.Conditions, obj.Generation, reason, message)
+	stall(ctx, r.Recorder, obj, &st.Conditions, reason, message)
 	// A stalled object waits for its spec or a Secret to change (both are watched), and is
 	// retried on the resync interval in case the tenant itself was fixed.
 	return ctrl.Result{RequeueAfter: jitter(resyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))}, nil

@@ -164,15 +164,9 @@ func (r *Auth0UserReconciler) wrote(s *userScope, id string) {
 // being created twice. A user someone else owns, or nobody owns without adoptExisting, stalls.
 func (r *Auth0UserReconciler) findByEmail(ctx context.Context, s *userScope) error {
 	st := &s.obj.Status
-	found, err := s.auth0.UsersByEmail(ctx, s.desired.Email)
+	matches, err := usersWithEmail(ctx, s.auth0, s.desired.Email, s.desired.Connection)
 	if err != nil {
-		return fmt.Errorf("cannot look up users by email: %w", err)
-	}
-	var matches []*auth0.User
-	for _, u := range found {
-		if userdiff.ConnectionOf(u) == s.desired.Connection {
-			matches = append(matches, u)
-		}
+		return err
 	}
 	switch {
 	case len(matches) == 0:
@@ -450,15 +444,15 @@ func (r *Auth0UserReconciler) releaseUser(ctx context.Context, obj *v1alpha1.Aut
 	return nil
 }
 
-// findOwnCreate returns the id of the user carrying this object's owner marker in its email and
-// connection, or "".
+// findOwnCreate returns the id of the user of this object's email and connection that carries
+// its owner marker, or "".
 func (r *Auth0UserReconciler) findOwnCreate(ctx context.Context, c auth0.Client, obj *v1alpha1.Auth0User) (string, error) {
-	found, err := c.UsersByEmail(ctx, obj.Spec.Email)
+	found, err := usersWithEmail(ctx, c, obj.Spec.Email, obj.Spec.Connection)
 	if err != nil {
-		return "", fmt.Errorf("cannot look up users by email: %w", err)
+		return "", err
 	}
 	for _, u := range found {
-		if userdiff.Owner(u) == ownerOf(r.ClusterName, obj) && userdiff.ConnectionOf(u) == obj.Spec.Connection {
+		if userdiff.Owner(u) == ownerOf(r.ClusterName, obj) {
 			return u.ID, nil
 		}
 	}

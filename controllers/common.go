@@ -6,15 +6,23 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
-	"k8s.io/client-go/util/workqueue"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/conditions"
+	"github.com/usersync/auth0-operator/internal/userdiff"
 )
 
 // patchStatusIfChanged merge-patches the status subresource, skipping the call when the status
@@ -83,4 +91,30 @@ func controllerOptions(workers int) controller.Options {
 			&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
 		),
 	}
+}
+
+// stall marks an object Stalled, with a Warning event the first time (not on every retry of
+// the same stall).
+func stall(ctx context.Context, recorder events.EventRecorder, obj client.Object, conds *[]metav1.Condition, reason, message string) {
+	if !conditions.IsTrue(*conds, v1alpha1.ConditionStalled) {
+		recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", message)
+	}
+	log.FromContext(ctx).Info("stalled", "reason", reason, "message", message)
+	conditions.Stalled(conds, obj.GetGeneration(), reason, message)
+}
+
+// usersWithEmail looks users up by email (users-by-email is immediately consistent, unlike
+// search) and keeps those of the connection; an empty connection keeps them all.
+func usersWithEmail(ctx context.Context, c auth0.Client, email, connection string) ([]*auth0.User, error) {
+	found, err := c.UsersByEmail(ctx, email)
+	if err != nil {
+		return nil, fmt.Errorf("cannot look up users by email: %w", err)
+	}
+	var out []*auth0.User
+	for _, u := range found {
+		if connection == "" || userdiff.ConnectionOf(u) == connection {
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }

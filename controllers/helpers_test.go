@@ -55,29 +55,56 @@ func getUser(obj *v1alpha1.Auth0User) func(g Gomega) *v1alpha1.Auth0User {
 	}
 }
 
-// readyUser waits until the object is Ready for its current generation and returns it.
-func readyUser(obj client.Object) *v1alpha1.Auth0User {
-	out := &v1alpha1.Auth0User{}
-	Eventually(func(g Gomega) {
+// statusOf returns the conditions and observed generation of either kind.
+func statusOf(obj client.Object) ([]metav1.Condition, int64) {
+	switch o := obj.(type) {
+	case *v1alpha1.Auth0User:
+		return o.Status.Conditions, o.Status.ObservedGeneration
+	case *v1alpha1.Auth0RoleBinding:
+		return o.Status.Conditions, o.Status.ObservedGeneration
+	}
+	return nil, 0
+}
+
+// waitReady fetches obj into out until it is Ready for its current generation.
+func waitReady[T client.Object](obj client.Object, out T) T {
+	EventuallyWithOffset(2, func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), out)).To(Succeed())
-		ready := condition(out.Status.Conditions, v1alpha1.ConditionReady)
+		conds, observed := statusOf(out)
+		ready := condition(conds, v1alpha1.ConditionReady)
 		g.Expect(ready).NotTo(BeNil())
 		g.Expect(ready.Status).To(Equal(metav1.ConditionTrue), ready.Message)
-		g.Expect(out.Status.ObservedGeneration).To(Equal(out.Generation))
+		g.Expect(observed).To(Equal(out.GetGeneration()))
 	}).Should(Succeed())
 	return out
 }
 
-// stalledUser waits until the object is Stalled with the given reason and returns it.
-func stalledUser(obj client.Object, reason string) *v1alpha1.Auth0User {
-	out := &v1alpha1.Auth0User{}
-	Eventually(func(g Gomega) {
+// waitStalled fetches obj into out until it is Stalled with the given reason.
+func waitStalled[T client.Object](obj client.Object, out T, reason string) T {
+	EventuallyWithOffset(2, func(g Gomega) {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), out)).To(Succeed())
-		st := condition(out.Status.Conditions, v1alpha1.ConditionStalled)
+		conds, _ := statusOf(out)
+		st := condition(conds, v1alpha1.ConditionStalled)
 		g.Expect(st).NotTo(BeNil())
 		g.Expect(st.Reason).To(Equal(reason), st.Message)
 	}).Should(Succeed())
 	return out
+}
+
+// readyUser waits until the object is Ready for its current generation and returns it.
+func readyUser(obj client.Object) *v1alpha1.Auth0User { return waitReady(obj, &v1alpha1.Auth0User{}) }
+
+// stalledUser waits until the object is Stalled with the given reason and returns it.
+func stalledUser(obj client.Object, reason string) *v1alpha1.Auth0User {
+	return waitStalled(obj, &v1alpha1.Auth0User{}, reason)
+}
+
+func readyBinding(obj client.Object) *v1alpha1.Auth0RoleBinding {
+	return waitReady(obj, &v1alpha1.Auth0RoleBinding{})
+}
+
+func stalledBinding(obj client.Object, reason string) *v1alpha1.Auth0RoleBinding {
+	return waitStalled(obj, &v1alpha1.Auth0RoleBinding{}, reason)
 }
 
 // --- The emulated tenant, inspected and changed out of band (as an admin or application would).

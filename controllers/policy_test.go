@@ -36,17 +36,6 @@ func tenancyPolicy(name string, selector map[string]string, spec v1alpha1.Auth0T
 	return p
 }
 
-func stalledBinding(obj client.Object, reason string) *v1alpha1.Auth0RoleBinding {
-	out := &v1alpha1.Auth0RoleBinding{}
-	EventuallyWithOffset(1, func(g Gomega) {
-		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), out)).To(Succeed())
-		st := condition(out.Status.Conditions, v1alpha1.ConditionStalled)
-		g.Expect(st).NotTo(BeNil())
-		g.Expect(st.Reason).To(Equal(reason), st.Message)
-	}).Should(Succeed())
-	return out
-}
-
 func dbUser(ns, name, email string) *v1alpha1.Auth0User {
 	return &v1alpha1.Auth0User{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},

@@ -25,13 +25,12 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/testenv"
 )
 
 const (
@@ -58,12 +57,7 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 	if err != nil {
 		return fmt.Errorf("cannot build the manager: %v: %s", err, out)
 	}
-	assets, err := exec.Command("hack/envtest-toolchain.sh").Output()
-	if err != nil {
-		return fmt.Errorf("cannot build the control plane: %w", err)
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{"config/crd/bases"}, BinaryAssetsDirectory: strings.TrimSpace(string(assets))}
-	cfg, err := env.Start()
+	env, cfg, err := testenv.Start()
 	if err != nil {
 		return err
 	}
@@ -98,10 +92,7 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 		return err
 	}
 
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	k8s, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 	if err != nil {
 		return err
 	}

@@ -26,10 +26,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,6 +39,7 @@ import (
 	"github.com/usersync/auth0-operator/controllers"
 	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/testenv"
 )
 
 const (
@@ -98,18 +97,14 @@ func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) 
 			}
 		}
 	} else {
-		assets, err := envtestAssets()
+		assets, err := testenv.Assets()
 		if err != nil {
 			return err
 		}
 		fmt.Println("starting the local control plane (kube-apiserver and etcd from", assets+")")
-		env := &envtest.Environment{
-			CRDDirectoryPaths:     []string{"config/crd/bases"},
-			ErrorIfCRDPathMissing: true,
-			BinaryAssetsDirectory: assets,
-		}
-		if cfg, err = env.Start(); err != nil {
-			return fmt.Errorf("cannot start the control plane: %w", err)
+		var env *envtest.Environment
+		if env, cfg, err = testenv.Start(); err != nil {
+			return err
 		}
 		defer func() { _ = env.Stop() }()
 		if err := os.MkdirAll(stateDir, 0o700); err != nil {
@@ -135,9 +130,7 @@ func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) 
 		tenantData = map[string]string{"domain": tenantURL, "clientID": devClientID, "clientSecret": clientSecret}
 	}
 
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
+	scheme := testenv.Scheme()
 	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return err
@@ -207,17 +200,6 @@ func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) 
 	}
 	fmt.Println("\nstopping the manager, the emulator and the control plane")
 	return nil
-}
-
-func envtestAssets() (string, error) {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir, nil
-	}
-	out, err := exec.Command("hack/envtest-toolchain.sh").Output()
-	if err != nil {
-		return "", fmt.Errorf("cannot build the envtest control plane: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {

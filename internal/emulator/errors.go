@@ -33,3 +33,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		_ = json.NewEncoder(w).Encode(v)
 	}
 }
+
+// decodeBody reads a JSON request body into v, answering Auth0's 400 when it is not JSON.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+		return false
+	}
+	return true
+}
+
+// decodeList reads the list of ids in a body's property ({"roles": [...]}), answering Auth0's
+// 400 unless it holds at least one.
+func decodeList(w http.ResponseWriter, r *http.Request, property string) ([]string, bool) {
+	var body map[string]json.RawMessage
+	var items []string
+	if json.NewDecoder(r.Body).Decode(&body) != nil || json.Unmarshal(body[property], &items) != nil || len(items) == 0 {
+		badRequest(w, "Payload validation error: 'Too few items (0), minimum 1' on property "+property+".")
+		return nil, false
+	}
+	return items, true
+}

@@ -99,8 +99,7 @@ func (e *Emulator) updateRole(w http.ResponseWriter, r *http.Request) {
 		Name        *string `json:"name"`
 		Description *string `json:"description"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+	if !decodeBody(w, r, &b) {
 		return
 	}
 	e.mu.Lock()
@@ -191,8 +190,7 @@ func (e *Emulator) getRolePermissions(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) addRolePermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+	if !decodeBody(w, r, &b) {
 		return
 	}
 	e.mu.Lock()
@@ -211,8 +209,7 @@ func (e *Emulator) addRolePermissions(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) removeRolePermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+	if !decodeBody(w, r, &b) {
 		return
 	}
 	e.mu.Lock()
@@ -298,14 +295,11 @@ func (e *Emulator) getRoleUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) assignRoleUsers(w http.ResponseWriter, r *http.Request) {
-	var b struct {
-		Users []string `json:"users"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || len(b.Users) == 0 {
-		badRequest(w, "Payload validation error: 'Too few items (0), minimum 1' on property users.")
+	users, ok := decodeList(w, r, "users")
+	if !ok {
 		return
 	}
-	if len(b.Users) > 1000 {
+	if len(users) > 1000 {
 		badRequest(w, "Payload validation error: 'Too many items (more than 1000)' on property users.")
 		return
 	}
@@ -315,13 +309,13 @@ func (e *Emulator) assignRoleUsers(w http.ResponseWriter, r *http.Request) {
 	if ro == nil {
 		return
 	}
-	for _, id := range b.Users {
+	for _, id := range users {
 		if _, ok := e.st.users[id]; !ok {
 			notFound(w, "inexistent_user", "The user does not exist.")
 			return
 		}
 	}
-	for _, id := range b.Users {
+	for _, id := range users {
 		e.grantRole(id, ro.ID)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
@@ -364,14 +358,9 @@ func (e *Emulator) getUserRoles(w http.ResponseWriter, r *http.Request) {
 	writePage(w, pg, "roles", all)
 }
 
-type rolesBody struct {
-	Roles []string `json:"roles"`
-}
-
 func (e *Emulator) assignUserRoles(w http.ResponseWriter, r *http.Request) {
-	var b rolesBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || len(b.Roles) == 0 {
-		badRequest(w, "Payload validation error: 'Too few items (0), minimum 1' on property roles.")
+	roleIDs, ok := decodeList(w, r, "roles")
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -380,22 +369,21 @@ func (e *Emulator) assignUserRoles(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	for _, id := range b.Roles {
+	for _, id := range roleIDs {
 		if _, ok := e.st.roles[id]; !ok {
 			notFound(w, "inexistent_role", "The role does not exist.")
 			return
 		}
 	}
-	for _, id := range b.Roles {
+	for _, id := range roleIDs {
 		e.grantRole(u.UserID, id)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (e *Emulator) removeUserRoles(w http.ResponseWriter, r *http.Request) {
-	var b rolesBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil || len(b.Roles) == 0 {
-		badRequest(w, "Payload validation error: 'Too few items (0), minimum 1' on property roles.")
+	roleIDs, ok := decodeList(w, r, "roles")
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -404,7 +392,7 @@ func (e *Emulator) removeUserRoles(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	for _, id := range b.Roles {
+	for _, id := range roleIDs {
 		delete(e.st.userRoles[u.UserID], id)
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -449,8 +437,7 @@ func (e *Emulator) getUserPermissions(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) assignUserPermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+	if !decodeBody(w, r, &b) {
 		return
 	}
 	e.mu.Lock()
@@ -470,8 +457,7 @@ func (e *Emulator) assignUserPermissions(w http.ResponseWriter, r *http.Request)
 
 func (e *Emulator) removeUserPermissions(w http.ResponseWriter, r *http.Request) {
 	var b permissionsBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+	if !decodeBody(w, r, &b) {
 		return
 	}
 	e.mu.Lock()

@@ -31,8 +31,7 @@ type userBody struct {
 
 func (e *Emulator) createUser(w http.ResponseWriter, r *http.Request) {
 	var b userBody
-	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
-		badRequest(w, "Payload validation error: 'Invalid JSON'.")
+	if !decodeBody(w, r, &b) {
 		return
 	}
 	if b.Connection == nil || *b.Connection == "" {

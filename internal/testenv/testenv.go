@@ -1,6 +1,7 @@
-// Package testenv holds what the envtest suites (controllers/, test/faults, test/rbac) share: the
-// control plane hack/envtest-toolchain.sh builds, started with the project's CRDs; the scheme; a
-// log sink the suites scan for secrets; and managers set up as main.go sets them up.
+// Package testenv holds what the envtest suites (controllers/, test/faults, test/rbac) and the
+// local programs (hack/dev, hack/bench) share: the control plane hack/envtest-toolchain.sh
+// builds, started with the project's CRDs; the scheme; a log sink the suites scan for secrets;
+// and managers set up as main.go sets them up.
 package testenv
 
 import (
@@ -32,22 +33,29 @@ func Root() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// Start starts kube-apiserver and etcd with the project's CRDs. Run through `make test`,
-// KUBEBUILDER_ASSETS names the binaries; run directly (`go test ./controllers`), the cached
-// control plane is found, or built, by hack/envtest-toolchain.sh.
+// Assets is the directory holding kube-apiserver, etcd and kubectl: $KUBEBUILDER_ASSETS (set by
+// `make test`), or the cache hack/envtest-toolchain.sh fills, building it the first time.
+func Assets() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	out, err := exec.Command(filepath.Join(Root(), "hack", "envtest-toolchain.sh")).Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot find or build the envtest control plane: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Start starts kube-apiserver and etcd from Assets with the project's CRDs.
 func Start() (*envtest.Environment, *rest.Config, error) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		out, err := exec.Command(filepath.Join(Root(), "hack", "envtest-toolchain.sh")).Output()
-		if err != nil {
-			return nil, nil, fmt.Errorf("cannot find or build the envtest control plane: %w", err)
-		}
-		if err := os.Setenv("KUBEBUILDER_ASSETS", strings.TrimSpace(string(out))); err != nil {
-			return nil, nil, err
-		}
+	assets, err := Assets()
+	if err != nil {
+		return nil, nil, err
 	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(Root(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
 	}
 	cfg, err := env.Start()
 	if err != nil {
