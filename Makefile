@@ -28,7 +28,7 @@ help: ## Display this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from the kubebuilder markers.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./internal/controller/..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -58,7 +58,7 @@ check-generated: manifests generate ## Fail when generated files differ from wha
 
 .PHONY: build
 build: ## Build the manager binary.
-	go build -o $(LOCALBIN)/manager .
+	go build -o $(LOCALBIN)/manager ./cmd/manager
 
 .PHONY: emulator
 emulator: ## Build the standalone Auth0 emulator into bin/auth0-emulator.
@@ -66,7 +66,7 @@ emulator: ## Build the standalone Auth0 emulator into bin/auth0-emulator.
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
-	go run . $(ARGS)
+	go run ./cmd/manager $(ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
@@ -96,8 +96,8 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 50000x executions); seed co
 	go test ./internal/userdiff -run '^$$' -fuzz '^FuzzTranslateSpec$$' -fuzztime $(FUZZTIME)
 	go test ./internal/userdiff -run '^$$' -fuzz '^FuzzCompareConverges$$' -fuzztime $(FUZZTIME)
 	go test ./internal/grants -run '^$$' -fuzz '^FuzzPlanUser$$' -fuzztime $(FUZZTIME)
-	go test ./internal/emulator -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
-	go test ./internal/emulator -run '^$$' -fuzz '^FuzzMergeMetadata$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/emulator -run '^$$' -fuzz '^FuzzParseQuery$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/emulator -run '^$$' -fuzz '^FuzzMergeMetadata$$' -fuzztime $(FUZZTIME)
 
 .PHONY: namespaced-manifests
 namespaced-manifests: manifests $(KUSTOMIZE) ## Print a namespaced install (config/namespaced; see README).

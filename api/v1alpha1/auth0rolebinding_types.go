@@ -130,14 +130,7 @@ type SubjectStatus struct {
 
 // Auth0RoleBindingStatus is what the operator last observed and did.
 type Auth0RoleBindingStatus struct {
-	// ObservedGeneration is the generation of the spec last reconciled successfully.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Drifted, and Reconciling and Stalled while they are true.
-	// +listType=map
-	// +listMapKey=type
-	// +optional
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	ReconcileStatus `json:",inline"`
 	// Subjects is the state of each subject.
 	// +listType=atomic
 	// +optional
@@ -148,18 +141,6 @@ type Auth0RoleBindingStatus struct {
 	// RoleCount is the number of roles resolved, for the printer column.
 	// +optional
 	RoleCount int `json:"roleCount,omitempty"`
-	// Drift lists grants found missing in Auth0 at the last observation.
-	// +listType=atomic
-	// +optional
-	Drift []DriftEntry `json:"drift,omitempty"`
-	// DriftCount is the number of entries in drift, for the printer column. The default fills
-	// in the 0 that a status merge patch leaves out when nothing ever drifted.
-	// +optional
-	// +kubebuilder:default=0
-	DriftCount int `json:"driftCount"`
-	// LastSyncTime is when the grants were last observed.
-	// +optional
-	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
 
 // Auth0RoleBinding grants Auth0 roles and API permissions to users.
@@ -186,6 +167,15 @@ type Auth0RoleBindingList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Auth0RoleBinding `json:"items"`
 }
+
+// GetConditions returns the object's conditions (Flux's and cluster-api's Getter).
+func (o *Auth0RoleBinding) GetConditions() []metav1.Condition { return o.Status.Conditions }
+
+// SetConditions replaces the object's conditions.
+func (o *Auth0RoleBinding) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
+
+// GetReconcileStatus returns the status fields the reconcile shell computes.
+func (o *Auth0RoleBinding) GetReconcileStatus() *ReconcileStatus { return &o.Status.ReconcileStatus }
 
 func init() {
 	SchemeBuilder.Register(&Auth0RoleBinding{}, &Auth0RoleBindingList{})

@@ -155,15 +155,7 @@ type PasswordStatus struct {
 
 // Auth0UserStatus is what the operator last observed and did.
 type Auth0UserStatus struct {
-	// ObservedGeneration is the generation of the spec last reconciled successfully.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// Conditions: Ready, Drifted, and Reconciling and Stalled while they are true.
-	// +listType=map
-	// +listMapKey=type
-	// +optional
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	ReconcileStatus `json:",inline"`
 
 	// UserID is the Auth0 user id, e.g. `auth0|6523...`.
 	// +optional
@@ -181,20 +173,6 @@ type Auth0UserStatus struct {
 	// Password records which Secret version the password was last sent from.
 	// +optional
 	Password *PasswordStatus `json:"password,omitempty"`
-
-	// Drift lists the managed fields that differed in Auth0 at the last observation.
-	// +listType=atomic
-	// +optional
-	Drift []DriftEntry `json:"drift,omitempty"`
-	// DriftCount is the number of entries in drift, for the printer column. The default fills
-	// in the 0 that a status merge patch leaves out when nothing ever drifted.
-	// +optional
-	// +kubebuilder:default=0
-	DriftCount int `json:"driftCount"`
-
-	// LastSyncTime is when Auth0 was last observed to match the spec (or the drift reported).
-	// +optional
-	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
 
 // Auth0User declares one Auth0 user: profile, metadata keys it owns, and policies.
@@ -221,6 +199,15 @@ type Auth0UserList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Auth0User `json:"items"`
 }
+
+// GetConditions returns the object's conditions (Flux's and cluster-api's Getter).
+func (o *Auth0User) GetConditions() []metav1.Condition { return o.Status.Conditions }
+
+// SetConditions replaces the object's conditions.
+func (o *Auth0User) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }
+
+// GetReconcileStatus returns the status fields the reconcile shell computes.
+func (o *Auth0User) GetReconcileStatus() *ReconcileStatus { return &o.Status.ReconcileStatus }
 
 func init() {
 	SchemeBuilder.Register(&Auth0User{}, &Auth0UserList{})

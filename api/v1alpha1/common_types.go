@@ -40,6 +40,36 @@ type DriftEntry struct {
 	DetectedAt metav1.Time `json:"detectedAt"`
 }
 
+// ReconcileStatus holds the status fields every reconciled kind shares; the reconcile shell
+// (internal/controller) computes them from each pass's outcome.
+type ReconcileStatus struct {
+	// ObservedGeneration is the generation of the spec last reconciled to a conclusion: applied
+	// (Ready) or refused in a way only a change can fix (Stalled).
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Drifted, and Reconciling and Stalled while they are true.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Drift lists what differed in Auth0 from the spec at the last observation.
+	// +listType=atomic
+	// +optional
+	Drift []DriftEntry `json:"drift,omitempty"`
+	// DriftCount is the number of entries in drift, for the printer column. The default fills
+	// in the 0 that a status merge patch leaves out when nothing ever drifted.
+	// +optional
+	// +kubebuilder:default=0
+	DriftCount int `json:"driftCount"`
+
+	// LastSyncTime is when a successful reconcile last changed this status (applied a change or
+	// found drift). A resync that finds nothing new writes nothing, so it does not move.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+}
+
 // Condition types and reasons shared by both kinds. They follow kstatus: Ready is always present,
 // Reconciling and Stalled only while they are true.
 const (

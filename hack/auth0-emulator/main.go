@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 type clientFlags map[string]emulator.Client

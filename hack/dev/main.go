@@ -33,13 +33,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
-	"github.com/usersync/auth0-operator/controllers"
-	"github.com/usersync/auth0-operator/internal/auth0"
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/manager"
 	"github.com/usersync/auth0-operator/internal/testenv"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 const (
@@ -146,21 +144,13 @@ func run(ctx context.Context, once, existing bool, samplesDir, stateDir string) 
 		return fmt.Errorf("cannot label namespace %s: %w", namespace, err)
 	}
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  scheme,
-		Metrics: metricsserver.Options{BindAddress: "0"},
-		Client:  controllers.ClientOptions(),
-	})
-	if err != nil {
-		return err
-	}
-	if err := controllers.Setup(mgr, controllers.Options{
-		Provider:             auth0.NewProvider(auth0.ProviderOptions{}),
+	mgr, err := manager.New(cfg, manager.Options{
 		DefaultTenant:        types.NamespacedName{Namespace: systemNS, Name: tenantSecret},
 		ClusterName:          "dev",
 		ResyncInterval:       30 * time.Second,
 		RequireTenancyPolicy: true,
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	mgrCtx, stopManager := context.WithCancel(ctx)

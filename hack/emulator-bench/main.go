@@ -19,7 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 func main() {

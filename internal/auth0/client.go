@@ -5,6 +5,8 @@ package auth0
 
 import (
 	"context"
+
+	"github.com/auth0/go-auth0/management"
 )
 
 // Tenant identifies an Auth0 tenant and the machine-to-machine credentials used to manage it.
@@ -19,10 +21,13 @@ type Tenant struct {
 	CACertPEM []byte
 }
 
-// User is the subset of an Auth0 user the operator reads and writes.
-type User struct {
-	ID            string
-	Connection    string
+// Profile is the part of an Auth0 user that is declared field by field: the fields an Auth0User
+// spec sets one by one and that the operator manages only when the spec sets them. An empty
+// string or a nil flag is no value: not declared, not sent, or not held by Auth0.
+//
+// A new field is added here, to ProfileFields and to the Auth0User spec (under the JSON name it
+// has in ProfileFields); everything else walks ProfileFields.
+type Profile struct {
 	Email         string
 	Username      string
 	PhoneNumber   string
@@ -33,8 +38,62 @@ type User struct {
 	Picture       string
 	EmailVerified *bool
 	Blocked       *bool
-	UserMetadata  map[string]any
-	AppMetadata   map[string]any
+}
+
+// ProfileField is one field of Profile, for the code that walks them all: the drift comparison,
+// the SDK requests and the mapping to and from the Auth0User spec. Exactly one of Text and Flag
+// is set.
+type ProfileField struct {
+	// Name is the field's name in drift entries, which is also its JSON name in the Auth0User
+	// spec.
+	Name string
+	// Text is the address of a string field.
+	Text func(*Profile) *string
+	// Flag is the address of a *bool field.
+	Flag func(*Profile) **bool
+
+	// sdkText and sdkFlag are the address of the field in the SDK's user.
+	sdkText func(*management.User) **string
+	sdkFlag func(*management.User) **bool
+}
+
+// ProfileFields lists every field of Profile, once.
+var ProfileFields = []ProfileField{
+	textField("email", func(p *Profile) *string { return &p.Email }, func(u *management.User) **string { return &u.Email }),
+	textField("username", func(p *Profile) *string { return &p.Username }, func(u *management.User) **string { return &u.Username }),
+	textField("phoneNumber", func(p *Profile) *string { return &p.PhoneNumber }, func(u *management.User) **string { return &u.PhoneNumber }),
+	textField("name", func(p *Profile) *string { return &p.Name }, func(u *management.User) **string { return &u.Name }),
+	textField("givenName", func(p *Profile) *string { return &p.GivenName }, func(u *management.User) **string { return &u.GivenName }),
+	textField("familyName", func(p *Profile) *string { return &p.FamilyName }, func(u *management.User) **string { return &u.FamilyName }),
+	textField("nickname", func(p *Profile) *string { return &p.Nickname }, func(u *management.User) **string { return &u.Nickname }),
+	textField("picture", func(p *Profile) *string { return &p.Picture }, func(u *management.User) **string { return &u.Picture }),
+	flagField("emailVerified", func(p *Profile) **bool { return &p.EmailVerified }, func(u *management.User) **bool { return &u.EmailVerified }),
+	flagField("blocked", func(p *Profile) **bool { return &p.Blocked }, func(u *management.User) **bool { return &u.Blocked }),
+}
+
+func textField(name string, field func(*Profile) *string, sdk func(*management.User) **string) ProfileField {
+	return ProfileField{Name: name, Text: field, sdkText: sdk}
+}
+
+func flagField(name string, field func(*Profile) **bool, sdk func(*management.User) **bool) ProfileField {
+	return ProfileField{Name: name, Flag: field, sdkFlag: sdk}
+}
+
+// Addr is the address of the field in p: a *string or a **bool.
+func (f ProfileField) Addr(p *Profile) any {
+	if f.Text != nil {
+		return f.Text(p)
+	}
+	return f.Flag(p)
+}
+
+// User is the subset of an Auth0 user the operator reads and writes.
+type User struct {
+	ID         string
+	Connection string
+	Profile
+	UserMetadata map[string]any
+	AppMetadata  map[string]any
 	// Identities lists the connections the user is linked to; the first is the primary one.
 	Identities []Identity
 }
@@ -46,44 +105,28 @@ type Identity struct {
 	IsSocial   bool
 }
 
-// UserCreate is the body of a user creation. Password is sent once and forgotten.
+// UserCreate is the body of a user creation; empty profile fields are not sent. Password is
+// sent once and forgotten.
 type UserCreate struct {
-	Connection    string
-	Email         string
-	Username      string
-	PhoneNumber   string
-	Name          string
-	GivenName     string
-	FamilyName    string
-	Nickname      string
-	Picture       string
-	EmailVerified *bool
-	VerifyEmail   *bool
-	Blocked       *bool
-	Password      string
-	UserMetadata  map[string]any
-	AppMetadata   map[string]any
+	Connection string
+	Profile
+	VerifyEmail  *bool
+	Password     string
+	UserMetadata map[string]any
+	AppMetadata  map[string]any
 }
 
-// UserUpdate is a PATCH: nil fields are left alone. In the metadata maps a key with a nil value
-// is removed from Auth0 (Auth0 merges metadata at the top level and deletes keys set to null).
+// UserUpdate is a PATCH: empty profile fields and nil fields are left alone (a profile field
+// cannot be cleared). In the metadata maps a key with a nil value is removed from Auth0 (Auth0
+// merges metadata at the top level and deletes keys set to null).
 type UserUpdate struct {
 	// Connection is required by Auth0 when email, username, phone or password change.
-	Connection    string
-	Email         *string
-	Username      *string
-	PhoneNumber   *string
-	Name          *string
-	GivenName     *string
-	FamilyName    *string
-	Nickname      *string
-	Picture       *string
-	EmailVerified *bool
-	VerifyEmail   *bool
-	Blocked       *bool
-	Password      *string
-	UserMetadata  map[string]any
-	AppMetadata   map[string]any
+	Connection string
+	Profile
+	VerifyEmail  *bool
+	Password     *string
+	UserMetadata map[string]any
+	AppMetadata  map[string]any
 }
 
 // Role is an Auth0 role.

@@ -2,18 +2,24 @@ package auth0
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/auth0/go-auth0/management"
+
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 const secret = "client-secret-never-in-errors"
@@ -57,7 +63,7 @@ func TestClientAgainstTheEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	created, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Email: "a@example.com", Password: "Str0ng-Passw0rd",
+	created, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Profile: Profile{Email: "a@example.com"}, Password: "Str0ng-Passw0rd",
 		UserMetadata: map[string]any{"theme": "dark", "team": "x"}, AppMetadata: map[string]any{"plan": "pro"}})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func TestClientAgainstTheEmulator(t *testing.T) {
 	if created.Connection != "Username-Password-Authentication" || created.ID == "" {
 		t.Fatalf("created = %+v", created)
 	}
-	if _, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Email: "a@example.com", Password: "Str0ng-Passw0rd"}); !IsConflict(err) {
+	if _, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Profile: Profile{Email: "a@example.com"}, Password: "Str0ng-Passw0rd"}); !IsConflict(err) {
 		t.Fatalf("duplicate create: %v, want a conflict", err)
 	}
 
@@ -79,7 +85,7 @@ func TestClientAgainstTheEmulator(t *testing.T) {
 
 	var ids []string
 	for i := range 120 {
-		u, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Email: fmt.Sprintf("u%d@example.com", i), Password: "Str0ng-Passw0rd"})
+		u, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Profile: Profile{Email: fmt.Sprintf("u%d@example.com", i)}, Password: "Str0ng-Passw0rd"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +181,7 @@ func TestErrorsCarryAuth0sMessageAndNoSecret(t *testing.T) {
 	ro := tenant
 	ro.ClientID, ro.ClientSecret = "ro", "ro-secret"
 	c, _ = NewProvider(ProviderOptions{}).ClientFor(ctx, ro)
-	_, err = c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Email: "x@example.com", Password: "Str0ng-Passw0rd"})
+	_, err = c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Profile: Profile{Email: "x@example.com"}, Password: "Str0ng-Passw0rd"})
 	if !errors.As(err, &a0) || a0.StatusCode != 403 || !strings.Contains(err.Error(), "create:users") {
 		t.Fatalf("missing scope: %v", err)
 	}
@@ -298,12 +304,12 @@ func TestUpdateSendsTheConnectionWithIdentifyingFields(t *testing.T) {
 	ctx := context.Background()
 	e, tenant := startTenant(t, emulator.Config{})
 	c, _ := NewProvider(ProviderOptions{}).ClientFor(ctx, tenant)
-	u, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Email: "old@example.com", Password: "Str0ng-Passw0rd", Name: "Old"})
+	u, err := c.CreateUser(ctx, UserCreate{Connection: "Username-Password-Authentication", Profile: Profile{Email: "old@example.com", Name: "Old"}, Password: "Str0ng-Passw0rd"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	email, name, verified := "new@example.com", "New", true
-	got, err := c.UpdateUser(ctx, u.ID, UserUpdate{Connection: "Username-Password-Authentication", Email: &email, Name: &name, EmailVerified: &verified,
+	got, err := c.UpdateUser(ctx, u.ID, UserUpdate{Connection: "Username-Password-Authentication", Profile: Profile{Email: email, Name: name, EmailVerified: &verified},
 		AppMetadata: map[string]any{"plan": "pro", "tags": []any{"a"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -317,5 +323,96 @@ func TestUpdateSendsTheConnectionWithIdentifyingFields(t *testing.T) {
 	}
 	if found, err := c.UsersByEmail(ctx, "old@example.com"); err != nil || len(found) != 0 {
 		t.Errorf("UsersByEmail(old) = %v, %v", found, err)
+	}
+}
+
+// TestProfileFieldsCoverProfile checks the table every walk of the profile goes through: each
+// field of Profile is in it exactly once, under a name of its own, and reaches the SDK's user
+// and back.
+func TestProfileFieldsCoverProfile(t *testing.T) {
+	yes := true
+	names := map[string]bool{}
+	for _, f := range ProfileFields {
+		if names[f.Name] || (f.Text == nil) == (f.Flag == nil) || (f.Text == nil) != (f.sdkText == nil) || (f.Flag == nil) != (f.sdkFlag == nil) {
+			t.Errorf("field %q is listed twice or has not exactly one kind of accessor", f.Name)
+		}
+		names[f.Name] = true
+	}
+	profile := reflect.TypeFor[Profile]()
+	var full Profile
+	for i := range profile.NumField() {
+		var one Profile
+		v := reflect.ValueOf(&one).Elem().Field(i)
+		if v.Kind() == reflect.String {
+			v.SetString(profile.Field(i).Name)
+		} else {
+			v.Set(reflect.ValueOf(&yes))
+		}
+		reflect.ValueOf(&full).Elem().Field(i).Set(v)
+		var seen []string
+		for _, f := range ProfileFields {
+			if !reflect.ValueOf(f.Addr(&one)).Elem().IsZero() {
+				seen = append(seen, f.Name)
+			}
+		}
+		if len(seen) != 1 {
+			t.Errorf("Profile.%s is reached by the fields %v of ProfileFields, want one", profile.Field(i).Name, seen)
+		}
+	}
+	var u management.User
+	full.toSDK(&u)
+	if back := profileFromSDK(&u); !reflect.DeepEqual(back, full) {
+		t.Errorf("through the SDK's user %+v became %+v", full, back)
+	}
+}
+
+// TestRequestsSendOnlyWhatIsSet checks the bodies the SDK adapter sends: no empty profile field,
+// and the connection with a PATCH only when a field that identifies a database user changes.
+func TestRequestsSendOnlyWhatIsSet(t *testing.T) {
+	var sent atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth/token" {
+			fmt.Fprint(w, `{"access_token":"tok","expires_in":86400}`)
+			return
+		}
+		var body map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			t.Errorf("%s %s: %v", r.Method, r.URL.Path, err)
+		}
+		sent.Store(r.Method + " " + strings.Join(slices.Sorted(maps.Keys(body)), ","))
+		fmt.Fprint(w, `{"user_id":"auth0|1"}`)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c, _ := NewProvider(ProviderOptions{}).ClientFor(ctx, Tenant{Domain: srv.URL, ClientID: "id", ClientSecret: secret})
+	yes, pw := true, "Str0ng-Passw0rd"
+	tests := []struct {
+		create *UserCreate
+		update *UserUpdate
+		want   string
+	}{
+		{create: &UserCreate{Connection: "db", Profile: Profile{Email: "a@x.io", Blocked: &yes}, Password: pw},
+			want: "POST blocked,connection,email,password"},
+		{create: &UserCreate{Connection: "sms", Profile: Profile{PhoneNumber: "+15550100"}, VerifyEmail: &yes, AppMetadata: map[string]any{"a": 1}},
+			want: "POST app_metadata,connection,phone_number,verify_email"},
+		{update: &UserUpdate{Connection: "db", Profile: Profile{Name: "N", GivenName: "G", EmailVerified: &yes}},
+			want: "PATCH email_verified,given_name,name"},
+		{update: &UserUpdate{Connection: "db", Profile: Profile{Email: "b@x.io"}, VerifyEmail: &yes},
+			want: "PATCH connection,email,verify_email"},
+		{update: &UserUpdate{Connection: "db", Profile: Profile{Username: "u"}}, want: "PATCH connection,username"},
+		{update: &UserUpdate{Connection: "db", Profile: Profile{PhoneNumber: "+15550100"}}, want: "PATCH connection,phone_number"},
+		{update: &UserUpdate{Connection: "db", Password: &pw}, want: "PATCH connection,password"},
+		{update: &UserUpdate{AppMetadata: map[string]any{"usersync_owner": nil}}, want: "PATCH app_metadata"},
+	}
+	for _, tt := range tests {
+		var err error
+		if tt.create != nil {
+			_, err = c.CreateUser(ctx, *tt.create)
+		} else {
+			_, err = c.UpdateUser(ctx, "auth0|1", *tt.update)
+		}
+		if got := sent.Load(); err != nil || got != tt.want {
+			t.Errorf("sent %q (%v), want %q", got, err, tt.want)
+		}
 	}
 }

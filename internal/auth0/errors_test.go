@@ -73,7 +73,7 @@ func TestAuth0ErrorBodiesBecomeErrors(t *testing.T) {
 			}))
 			defer srv.Close()
 			c, _ := NewProvider(ProviderOptions{}).ClientFor(context.Background(), Tenant{Domain: srv.URL, ClientID: "id", ClientSecret: secret})
-			_, err := c.CreateUser(context.Background(), UserCreate{Connection: "c", Email: "a@example.com"})
+			_, err := c.CreateUser(context.Background(), UserCreate{Connection: "c", Profile: Profile{Email: "a@example.com"}})
 			var a0 *Error
 			if !errors.As(err, &a0) || *a0 != tt.want {
 				t.Errorf("err = %#v, want %#v", err, &tt.want)

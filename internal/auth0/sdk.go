@@ -32,22 +32,13 @@ const (
 func (c *sdkClient) CreateUser(ctx context.Context, in UserCreate) (*User, error) {
 	ctx = newCall(ctx)
 	u := &management.User{
-		Connection:    &in.Connection,
-		Email:         nonEmpty(in.Email),
-		Username:      nonEmpty(in.Username),
-		PhoneNumber:   nonEmpty(in.PhoneNumber),
-		Name:          nonEmpty(in.Name),
-		GivenName:     nonEmpty(in.GivenName),
-		FamilyName:    nonEmpty(in.FamilyName),
-		Nickname:      nonEmpty(in.Nickname),
-		Picture:       nonEmpty(in.Picture),
-		EmailVerified: in.EmailVerified,
-		VerifyEmail:   in.VerifyEmail,
-		Blocked:       in.Blocked,
-		Password:      nonEmpty(in.Password),
-		UserMetadata:  metadataPtr(in.UserMetadata),
-		AppMetadata:   metadataPtr(in.AppMetadata),
+		Connection:   &in.Connection,
+		VerifyEmail:  in.VerifyEmail,
+		Password:     nonEmpty(in.Password),
+		UserMetadata: metadataPtr(in.UserMetadata),
+		AppMetadata:  metadataPtr(in.AppMetadata),
 	}
+	in.Profile.toSDK(u)
 	if err := c.m.User.Create(ctx, u); err != nil {
 		return nil, c.fail(ctx, err)
 	}
@@ -133,23 +124,14 @@ func (c *sdkClient) SearchUsers(ctx context.Context, query string, limit int) ([
 func (c *sdkClient) UpdateUser(ctx context.Context, id string, in UserUpdate) (*User, error) {
 	ctx = newCall(ctx)
 	u := &management.User{
-		Email:         in.Email,
-		Username:      in.Username,
-		PhoneNumber:   in.PhoneNumber,
-		Name:          in.Name,
-		GivenName:     in.GivenName,
-		FamilyName:    in.FamilyName,
-		Nickname:      in.Nickname,
-		Picture:       in.Picture,
-		EmailVerified: in.EmailVerified,
-		VerifyEmail:   in.VerifyEmail,
-		Blocked:       in.Blocked,
-		Password:      in.Password,
-		UserMetadata:  metadataPtr(in.UserMetadata),
-		AppMetadata:   metadataPtr(in.AppMetadata),
+		VerifyEmail:  in.VerifyEmail,
+		Password:     in.Password,
+		UserMetadata: metadataPtr(in.UserMetadata),
+		AppMetadata:  metadataPtr(in.AppMetadata),
 	}
+	in.Profile.toSDK(u)
 	// Auth0 wants the connection with changes of the fields that identify a database user.
-	if in.Email != nil || in.Username != nil || in.PhoneNumber != nil || in.Password != nil {
+	if in.Email != "" || in.Username != "" || in.PhoneNumber != "" || in.Password != nil {
 		u.Connection = nonEmpty(in.Connection)
 	}
 	if err := c.m.User.Update(ctx, id, u); err != nil {
@@ -383,20 +365,7 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.cause }
 
 func fromSDKUser(u *management.User) *User {
-	out := &User{
-		ID:            u.GetID(),
-		Connection:    u.GetConnection(),
-		Email:         u.GetEmail(),
-		Username:      u.GetUsername(),
-		PhoneNumber:   u.GetPhoneNumber(),
-		Name:          u.GetName(),
-		GivenName:     u.GetGivenName(),
-		FamilyName:    u.GetFamilyName(),
-		Nickname:      u.GetNickname(),
-		Picture:       u.GetPicture(),
-		EmailVerified: u.EmailVerified,
-		Blocked:       u.Blocked,
-	}
+	out := &User{ID: u.GetID(), Connection: u.GetConnection(), Profile: profileFromSDK(u)}
 	if u.UserMetadata != nil {
 		out.UserMetadata = withoutNulls(*u.UserMetadata)
 	}
@@ -410,6 +379,32 @@ func fromSDKUser(u *management.User) *User {
 		out.Connection = out.Identities[0].Connection
 	}
 	return out
+}
+
+// toSDK sets the profile's fields in the SDK's user; empty ones stay nil, so they are not sent.
+func (p Profile) toSDK(u *management.User) {
+	for _, f := range ProfileFields {
+		if f.Text != nil {
+			*f.sdkText(u) = nonEmpty(*f.Text(&p))
+		} else {
+			*f.sdkFlag(u) = *f.Flag(&p)
+		}
+	}
+}
+
+// profileFromSDK reads the profile of the SDK's user; a field Auth0 did not return is empty.
+func profileFromSDK(u *management.User) Profile {
+	var p Profile
+	for _, f := range ProfileFields {
+		if f.Text != nil {
+			if v := *f.sdkText(u); v != nil {
+				*f.Text(&p) = *v
+			}
+		} else {
+			*f.Flag(&p) = *f.sdkFlag(u)
+		}
+	}
+	return p
 }
 
 func sdkRoles(ids []string) []*management.Role {

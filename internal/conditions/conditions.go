@@ -4,6 +4,8 @@
 package conditions
 
 import (
+	"unicode/utf8"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -16,6 +18,10 @@ const (
 	ReasonTenantUnavailable = "TenantUnavailable"
 	ReasonAuth0Rejected     = "Auth0Rejected"
 	ReasonAuth0Unavailable  = "Auth0Unavailable"
+	// ReasonKubernetesUnavailable: the API server failed a read or write the pass needed.
+	ReasonKubernetesUnavailable = "KubernetesUnavailable"
+	// ReasonRolesChanged: a role was deleted in Auth0 after it was resolved; resolving again.
+	ReasonRolesChanged      = "RolesChanged"
 	ReasonOwnedElsewhere    = "OwnedElsewhere"
 	ReasonUserExists        = "UserExists"
 	ReasonSecretUnavailable = "SecretUnavailable"
@@ -69,14 +75,31 @@ func set(conds *[]metav1.Condition, t string, status metav1.ConditionStatus, rea
 		Type:               t,
 		Status:             status,
 		Reason:             reason,
-		Message:            truncate(message, 1024),
+		Message:            Truncate(message),
 		ObservedGeneration: generation,
 	})
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
+// MaxMessage is the most a condition message, or an event note, may hold: events.k8s.io refuses
+// a longer note, and the whole event with it.
+const MaxMessage = 1024
+
+// Truncate shortens a message to MaxMessage bytes, without splitting a UTF-8 character.
+func Truncate(s string) string {
+	if len(s) <= MaxMessage {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := MaxMessage - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// Reason returns the reason of the condition of type t, or "".
+func Reason(conds []metav1.Condition, t string) string {
+	if c := meta.FindStatusCondition(conds, t); c != nil {
+		return c.Reason
+	}
+	return ""
 }

@@ -91,22 +91,13 @@ func toObject(u *auth0.User, o Options, name string) v1alpha1.Auth0User {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: o.Namespace},
 		Spec: v1alpha1.Auth0UserSpec{
 			Connection:     userdiff.ConnectionOf(u),
-			Email:          u.Email,
-			Username:       u.Username,
-			PhoneNumber:    u.PhoneNumber,
-			Name:           u.Name,
-			GivenName:      u.GivenName,
-			FamilyName:     u.FamilyName,
-			Nickname:       u.Nickname,
-			Picture:        u.Picture,
-			EmailVerified:  u.EmailVerified,
-			Blocked:        u.Blocked,
 			UserMetadata:   toJSON(u.UserMetadata),
 			AppMetadata:    toJSON(u.AppMetadata),
 			AdoptExisting:  true,
 			DeletionPolicy: v1alpha1.DeletionPolicyOrphan,
 		},
 	}
+	userdiff.SetSpecProfile(&obj.Spec, u.Profile)
 	if o.TenantSecret != "" {
 		obj.Spec.TenantRef = &v1alpha1.TenantReference{SecretName: o.TenantSecret}
 	}

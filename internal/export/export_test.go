@@ -25,9 +25,9 @@ func TestUniqueName(t *testing.T) {
 
 func TestUsersSkipsWhatCannotBeExportedAndClaimsTheRest(t *testing.T) {
 	users := []*auth0.User{
-		{ID: "auth0|1", Email: "a@x.io", Connection: "db", UserMetadata: map[string]any{"theme": "dark"}, AppMetadata: map[string]any{"team": "platform"}},
-		{ID: "auth0|2", Email: "b@x.io", Connection: "db", AppMetadata: map[string]any{"usersync_owner": "prod/other/b"}},
-		{ID: "sms|3", PhoneNumber: "+15550100"},
+		{ID: "auth0|1", Profile: auth0.Profile{Email: "a@x.io"}, Connection: "db", UserMetadata: map[string]any{"theme": "dark"}, AppMetadata: map[string]any{"team": "platform"}},
+		{ID: "auth0|2", Profile: auth0.Profile{Email: "b@x.io"}, Connection: "db", AppMetadata: map[string]any{"usersync_owner": "prod/other/b"}},
+		{ID: "sms|3", Profile: auth0.Profile{PhoneNumber: "+15550100"}},
 	}
 	claimed := map[string]any{}
 	f := &auth0.Fake{

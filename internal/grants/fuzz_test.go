@@ -6,7 +6,8 @@ import (
 )
 
 // universe is small so that the fuzzer hits every combination of roles for each grant.
-var universe = []string{"rol_admin", "rol_viewer", "rol_billing", "https://api.example.com read:x", "https://api.example.com write:x", "https://other.example.com admin"}
+var universe = []Grant{Role("rol_admin"), Role("rol_viewer"), Role("rol_billing"),
+	Permission("https://api.example.com", "read:x"), Permission("https://api.example.com", "write:x"), Permission("https://other.example.com", "admin")}
 
 // decodeInput gives grant i the roles set in byte i of data: 1 desired, 2 observed, 4 applied,
 // 8 external, 16 held by others, 32 applied by others. The status this binding keeps never
@@ -66,7 +67,7 @@ func FuzzPlanUser(f *testing.F) {
 			delete(after, g)
 		}
 
-		var drift []string // the doc's definition, re-derived
+		var drift []Grant // the doc's definition, re-derived
 		for _, g := range in.Desired.Sorted() {
 			if (in.Applied[g] || in.External[g]) && !in.Observed[g] {
 				drift = append(drift, g)
@@ -107,7 +108,7 @@ func FuzzPlanUser(f *testing.F) {
 		if len(next.Add) > 0 || len(next.Remove) > 0 {
 			t.Errorf("second pass adds %v and removes %v", next.Add, next.Remove)
 		}
-		var stillDrifted []string // re-added under Correct, left missing under Report
+		var stillDrifted []Grant // re-added under Correct, left missing under Report
 		if reportOnly {
 			stillDrifted = p.Drifted
 		}
@@ -116,7 +117,7 @@ func FuzzPlanUser(f *testing.F) {
 		}
 
 		// Release: exactly what this binding applied and no other binding holds.
-		var release []string
+		var release []Grant
 		for _, g := range in.Applied.Sorted() {
 			if !in.HeldByOthers[g] {
 				release = append(release, g)

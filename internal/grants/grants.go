@@ -9,16 +9,62 @@
 //     already holding it;
 //   - a grant this binding applied (or found external) that Auth0 no longer has is drift.
 //
-// Grants are opaque strings: role ids, or "<resource server identifier> <permission>".
+// A grant is a role (by id) or an API permission (resource server identifier and scope).
 package grants
 
-import "sort"
+import (
+	"slices"
+	"strings"
+)
+
+// Grant is one role or one API permission held by a user.
+type Grant struct {
+	// RoleID is set for a role.
+	RoleID string
+	// API (the resource server's identifier) and Scope are set for a permission.
+	API, Scope string
+}
+
+// Role is the grant of a role.
+func Role(id string) Grant { return Grant{RoleID: id} }
+
+// Permission is the grant of one scope of an API.
+func Permission(api, scope string) Grant { return Grant{API: api, Scope: scope} }
+
+// IsRole tells a role from a permission.
+func (g Grant) IsRole() bool { return g.RoleID != "" }
+
+// String is how status and drift entries name the grant: the role id, or "<API> <scope>" (the
+// form of status.subjects[].permissions).
+func (g Grant) String() string {
+	if g.IsRole() {
+		return g.RoleID
+	}
+	return g.API + " " + g.Scope
+}
+
+// ParsePermission reads a permission in the "<API> <scope>" form of String.
+func ParsePermission(s string) Grant {
+	api, scope, _ := strings.Cut(s, " ")
+	return Permission(api, scope)
+}
+
+// compare orders roles before permissions, then by name: the order of plans and status lists.
+func compare(a, b Grant) int {
+	if a.IsRole() != b.IsRole() {
+		if a.IsRole() {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.String(), b.String())
+}
 
 // Set is a set of grants.
-type Set map[string]bool
+type Set map[Grant]bool
 
 // NewSet makes a Set of the given grants.
-func NewSet(items ...string) Set {
+func NewSet(items ...Grant) Set {
 	s := Set{}
 	for _, i := range items {
 		s[i] = true
@@ -26,13 +72,58 @@ func NewSet(items ...string) Set {
 	return s
 }
 
-// Sorted returns the grants in order.
-func (s Set) Sorted() []string {
-	out := make([]string, 0, len(s))
+// FromStatus makes a Set of role ids and "<API> <scope>" permissions, as status records them.
+func FromStatus(roleIDs, permissions []string) Set {
+	s := Set{}
+	for _, id := range roleIDs {
+		s[Role(id)] = true
+	}
+	for _, p := range permissions {
+		s[ParsePermission(p)] = true
+	}
+	return s
+}
+
+// ToStatus splits grants into role ids and "<API> <scope>" permissions, as status records them.
+func ToStatus(gs []Grant) (roleIDs, permissions []string) {
+	for _, g := range gs {
+		if g.IsRole() {
+			roleIDs = append(roleIDs, g.RoleID)
+		} else {
+			permissions = append(permissions, g.String())
+		}
+	}
+	return roleIDs, permissions
+}
+
+// Union is every grant of the sets.
+func Union(sets ...Set) Set {
+	out := Set{}
+	for _, s := range sets {
+		for g := range s {
+			out[g] = true
+		}
+	}
+	return out
+}
+
+// HasPermissions reports whether the set holds a permission (not only roles).
+func (s Set) HasPermissions() bool {
+	for g := range s {
+		if !g.IsRole() {
+			return true
+		}
+	}
+	return false
+}
+
+// Sorted returns the grants in order: roles, then permissions, each by name.
+func (s Set) Sorted() []Grant {
+	out := make([]Grant, 0, len(s))
 	for k := range s {
 		out = append(out, k)
 	}
-	sort.Strings(out)
+	slices.SortFunc(out, compare)
 	return out
 }
 
@@ -60,19 +151,19 @@ type Input struct {
 // Plan is what to do for one user.
 type Plan struct {
 	// Add are desired grants Auth0 lacks.
-	Add []string
+	Add []Grant
 	// Remove are grants to revoke: applied by this binding, no longer desired, held by no other
 	// binding, and still present.
-	Remove []string
+	Remove []Grant
 	// Drifted are grants this binding applied (or found external) and still wants that Auth0
 	// no longer has: removed out of band. Unless ReportOnly, they are also in Add.
-	Drifted []string
+	Drifted []Grant
 	// Applied is what this binding will have applied once the plan is carried out: what it adds,
 	// what it applied before and still wants, and what other bindings also grant.
-	Applied []string
+	Applied []Grant
 	// External are desired grants the user holds from outside the operator; the binding counts
 	// them as held but never revokes them.
-	External []string
+	External []Grant
 }
 
 // PlanUser computes the plan for one user.
@@ -120,8 +211,8 @@ func PlanUser(in Input) Plan {
 
 // Release is the plan for a binding that is going away (or a subject that left it): revoke
 // what it applied unless another binding holds it.
-func Release(applied, heldByOthers Set) []string {
-	var out []string
+func Release(applied, heldByOthers Set) []Grant {
+	var out []Grant
 	for _, g := range applied.Sorted() {
 		if !heldByOthers[g] {
 			out = append(out, g)

@@ -6,6 +6,7 @@ package metrics
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,12 +74,25 @@ type managedUsers struct {
 	desc   *prometheus.Desc
 }
 
+// registeredManagedUsers is the gauge's collector, replaced when a new manager registers its own
+// (the test suites run several managers, one after the other, in one process).
+var (
+	registeredMu           sync.Mutex
+	registeredManagedUsers *managedUsers
+)
+
 // RegisterManagedUsers adds the auth0_operator_managed_users gauge, computed from reader.
 func RegisterManagedUsers(reader client.Reader) error {
-	return ctrlmetrics.Registry.Register(&managedUsers{
+	registeredMu.Lock()
+	defer registeredMu.Unlock()
+	if registeredManagedUsers != nil {
+		ctrlmetrics.Registry.Unregister(registeredManagedUsers)
+	}
+	registeredManagedUsers = &managedUsers{
 		reader: reader,
 		desc:   prometheus.NewDesc("auth0_operator_managed_users", "Auth0User objects whose Auth0 user exists, by readiness.", []string{"ready"}, nil),
-	})
+	}
+	return ctrlmetrics.Registry.Register(registeredManagedUsers)
 }
 
 func (m *managedUsers) Describe(ch chan<- *prometheus.Desc) { ch <- m.desc }

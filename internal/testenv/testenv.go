@@ -16,15 +16,10 @@ import (
 	"sync"
 
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/usersync/auth0-operator/api/v1alpha1"
-	"github.com/usersync/auth0-operator/controllers"
+	"github.com/usersync/auth0-operator/internal/manager"
 )
 
 // Root is the repository's root directory.
@@ -65,16 +60,7 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 }
 
 // Scheme knows the built-in kinds and the operator's.
-func Scheme() *k8sruntime.Scheme {
-	s := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := v1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
+func Scheme() *k8sruntime.Scheme { return manager.Scheme() }
 
 // LogBuffer keeps everything written to it, from many goroutines, for the suites to scan.
 type LogBuffer struct {
@@ -99,22 +85,13 @@ type Errorf interface {
 	Errorf(format string, args ...any)
 }
 
-// StartManager starts a manager with the operator's controllers, with the client and cache
-// options main.go uses, and returns the function that stops it and waits until it has.
-// Several managers may run in one process, one after the other or at once.
-func StartManager(ctx context.Context, t Errorf, cfg *rest.Config, o controllers.Options, watchNamespaces []string) (stop func(), err error) {
-	several := true
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:     Scheme(),
-		Metrics:    metricsserver.Options{BindAddress: "0"},
-		Client:     controllers.ClientOptions(),
-		Cache:      controllers.CacheOptions(watchNamespaces),
-		Controller: config.Controller{SkipNameValidation: &several},
-	})
+// StartManager starts the manager main.go runs (internal/manager), and returns the function
+// that stops it and waits until it has. Several managers may run in one process, one after the
+// other or at once.
+func StartManager(ctx context.Context, t Errorf, cfg *rest.Config, o manager.Options) (stop func(), err error) {
+	o.SeveralPerProcess = true
+	mgr, err := manager.New(cfg, o)
 	if err != nil {
-		return nil, err
-	}
-	if err := controllers.Setup(mgr, o); err != nil {
 		return nil, err
 	}
 	mctx, cancel := context.WithCancel(ctx)

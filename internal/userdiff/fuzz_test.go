@@ -5,30 +5,19 @@ import (
 	"testing"
 
 	"github.com/usersync/auth0-operator/internal/auth0"
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 // applyPatch applies an update the way Auth0 (and the emulator) does: top-level metadata merge,
 // null deletes.
 func applyPatch(u *auth0.User, p auth0.UserUpdate) {
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
+	for _, f := range auth0.ProfileFields {
+		if f.Text != nil && *f.Text(&p.Profile) != "" {
+			*f.Text(&u.Profile) = *f.Text(&p.Profile)
 		}
-	}
-	set(&u.Email, p.Email)
-	set(&u.Username, p.Username)
-	set(&u.PhoneNumber, p.PhoneNumber)
-	set(&u.Name, p.Name)
-	set(&u.GivenName, p.GivenName)
-	set(&u.FamilyName, p.FamilyName)
-	set(&u.Nickname, p.Nickname)
-	set(&u.Picture, p.Picture)
-	if p.EmailVerified != nil {
-		u.EmailVerified = p.EmailVerified
-	}
-	if p.Blocked != nil {
-		u.Blocked = p.Blocked
+		if f.Flag != nil && *f.Flag(&p.Profile) != nil {
+			*f.Flag(&u.Profile) = *f.Flag(&p.Profile)
+		}
 	}
 	u.UserMetadata = emulator.MergeMetadata(u.UserMetadata, p.UserMetadata)
 	u.AppMetadata = emulator.MergeMetadata(u.AppMetadata, p.AppMetadata)
@@ -53,8 +42,8 @@ func FuzzCompareConverges(f *testing.F) {
 				}
 			}
 		}
-		desired := Desired{Name: wantName, EmailVerified: &verified, UserMetadata: du, AppMetadata: da}
-		observed := &auth0.User{Name: gotName, UserMetadata: ou, AppMetadata: oa}
+		desired := Desired{Profile: auth0.Profile{Name: wantName, EmailVerified: &verified}, UserMetadata: du, AppMetadata: da}
+		observed := &auth0.User{Profile: auth0.Profile{Name: gotName}, UserMetadata: ou, AppMetadata: oa}
 		foreign := map[string]any{}
 		for k, v := range ou {
 			if _, desiredKey := du[k]; !desiredKey {

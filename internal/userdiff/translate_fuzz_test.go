@@ -13,8 +13,8 @@ import (
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
-	"github.com/usersync/auth0-operator/internal/emulator"
 	"github.com/usersync/auth0-operator/internal/userdiff"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 // FuzzTranslateSpec checks the CRD-to-Auth0 translation end to end: Validate refuses exactly

@@ -30,19 +30,10 @@ const OwnerKey = "usersync_owner"
 
 // Desired is the state an Auth0User spec declares, in Auth0's terms.
 type Desired struct {
-	Connection    string
-	Email         string
-	Username      string
-	PhoneNumber   string
-	Name          string
-	GivenName     string
-	FamilyName    string
-	Nickname      string
-	Picture       string
-	EmailVerified *bool
-	Blocked       *bool
-	UserMetadata  map[string]any
-	AppMetadata   map[string]any
+	Connection string
+	auth0.Profile
+	UserMetadata map[string]any
+	AppMetadata  map[string]any
 }
 
 // FromSpec decodes a spec. It fails only on metadata values that are not valid JSON, which the
@@ -57,19 +48,10 @@ func FromSpec(spec v1alpha1.Auth0UserSpec) (Desired, error) {
 		return Desired{}, fmt.Errorf("cannot decode appMetadata: %w", err)
 	}
 	return Desired{
-		Connection:    spec.Connection,
-		Email:         spec.Email,
-		Username:      spec.Username,
-		PhoneNumber:   spec.PhoneNumber,
-		Name:          spec.Name,
-		GivenName:     spec.GivenName,
-		FamilyName:    spec.FamilyName,
-		Nickname:      spec.Nickname,
-		Picture:       spec.Picture,
-		EmailVerified: spec.EmailVerified,
-		Blocked:       spec.Blocked,
-		UserMetadata:  userMeta,
-		AppMetadata:   appMeta,
+		Connection:   spec.Connection,
+		Profile:      profileOf(&spec),
+		UserMetadata: userMeta,
+		AppMetadata:  appMeta,
 	}, nil
 }
 
@@ -106,41 +88,44 @@ func Compare(d Desired, observed *auth0.User, managed Managed) Plan {
 	var p Plan
 	p.Update.Connection = d.Connection
 
-	str := func(field, want, got string, dst **string, equal func(a, b string) bool) {
-		if want == "" || equal(want, got) {
-			return
-		}
-		p.Differences = append(p.Differences, Difference{Field: field, Desired: render(want), Observed: renderString(got)})
-		v := want
-		*dst = &v
+	for _, f := range auth0.ProfileFields {
+		p.compareField(f, &d.Profile, &observed.Profile)
 	}
-	exact := func(a, b string) bool { return a == b }
-	str("email", d.Email, observed.Email, &p.Update.Email, sameEmail)
-	str("username", d.Username, observed.Username, &p.Update.Username, exact)
-	str("phoneNumber", d.PhoneNumber, observed.PhoneNumber, &p.Update.PhoneNumber, exact)
-	str("name", d.Name, observed.Name, &p.Update.Name, exact)
-	str("givenName", d.GivenName, observed.GivenName, &p.Update.GivenName, exact)
-	str("familyName", d.FamilyName, observed.FamilyName, &p.Update.FamilyName, exact)
-	str("nickname", d.Nickname, observed.Nickname, &p.Update.Nickname, exact)
-	str("picture", d.Picture, observed.Picture, &p.Update.Picture, exact)
-
-	boolean := func(field string, want, got *bool, dst **bool) {
-		if want == nil || (got != nil && *got == *want) || (got == nil && !*want) {
-			return
-		}
-		p.Differences = append(p.Differences, Difference{Field: field, Desired: render(*want), Observed: renderBool(got)})
-		v := *want
-		*dst = &v
-	}
-	boolean("emailVerified", d.EmailVerified, observed.EmailVerified, &p.Update.EmailVerified)
-	boolean("blocked", d.Blocked, observed.Blocked, &p.Update.Blocked)
-
 	p.Update.UserMetadata = p.compareMetadata("userMetadata", d.UserMetadata, observed.UserMetadata, managed.UserMetadataKeys)
 	p.Update.AppMetadata = p.compareMetadata("appMetadata", d.AppMetadata, observed.AppMetadata, managed.AppMetadataKeys)
 
 	sort.Slice(p.Differences, func(i, j int) bool { return p.Differences[i].Field < p.Differences[j].Field })
 	sort.Strings(p.Released)
 	return p
+}
+
+// compareField compares one profile field, if the spec sets it, and patches it when it differs.
+// A flag Auth0 does not hold counts as false.
+func (p *Plan) compareField(f auth0.ProfileField, desired, observed *auth0.Profile) {
+	if f.Text != nil {
+		want, got := *f.Text(desired), *f.Text(observed)
+		if want == "" || sameText(f.Name, want, got) {
+			return
+		}
+		p.Differences = append(p.Differences, Difference{Field: f.Name, Desired: render(want), Observed: renderString(got)})
+		*f.Text(&p.Update.Profile) = want
+		return
+	}
+	want, got := *f.Flag(desired), *f.Flag(observed)
+	if want == nil || (got != nil && *got == *want) || (got == nil && !*want) {
+		return
+	}
+	p.Differences = append(p.Differences, Difference{Field: f.Name, Desired: render(*want), Observed: renderBool(got)})
+	v := *want
+	*f.Flag(&p.Update.Profile) = &v
+}
+
+// sameText compares a text field: exactly, but emails as Auth0 stores them.
+func sameText(field, want, got string) bool {
+	if field == "email" {
+		return sameEmail(want, got)
+	}
+	return want == got
 }
 
 // compareMetadata compares the desired keys, and releases managed keys that left the spec. It
@@ -203,21 +188,12 @@ func CreateRequest(d Desired, password string, verifyEmail *bool, owner string) 
 		app[k] = v
 	}
 	return auth0.UserCreate{
-		Connection:    d.Connection,
-		Email:         d.Email,
-		Username:      d.Username,
-		PhoneNumber:   d.PhoneNumber,
-		Name:          d.Name,
-		GivenName:     d.GivenName,
-		FamilyName:    d.FamilyName,
-		Nickname:      d.Nickname,
-		Picture:       d.Picture,
-		EmailVerified: d.EmailVerified,
-		VerifyEmail:   verifyEmail,
-		Blocked:       d.Blocked,
-		Password:      password,
-		UserMetadata:  d.UserMetadata,
-		AppMetadata:   app,
+		Connection:   d.Connection,
+		Profile:      d.Profile,
+		VerifyEmail:  verifyEmail,
+		Password:     password,
+		UserMetadata: d.UserMetadata,
+		AppMetadata:  app,
 	}
 }
 

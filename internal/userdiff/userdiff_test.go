@@ -23,33 +23,33 @@ func TestCompare(t *testing.T) {
 	}{
 		{
 			name:     "an unchanged user needs no update",
-			desired:  Desired{Email: "a@example.com", Name: "A", UserMetadata: map[string]any{"theme": "dark"}},
-			observed: auth0.User{Email: "a@example.com", Name: "A", UserMetadata: map[string]any{"theme": "dark"}},
+			desired:  Desired{Profile: auth0.Profile{Email: "a@example.com", Name: "A"}, UserMetadata: map[string]any{"theme": "dark"}},
+			observed: auth0.User{Profile: auth0.Profile{Email: "a@example.com", Name: "A"}, UserMetadata: map[string]any{"theme": "dark"}},
 		},
 		{
 			name:     "fields the spec leaves empty are not managed",
-			desired:  Desired{Email: "a@example.com"},
-			observed: auth0.User{Email: "a@example.com", Name: "set by an app", Nickname: "nick", Blocked: ptr(true)},
+			desired:  Desired{Profile: auth0.Profile{Email: "a@example.com"}},
+			observed: auth0.User{Profile: auth0.Profile{Email: "a@example.com", Name: "set by an app", Nickname: "nick", Blocked: ptr(true)}},
 		},
 		{
 			name:       "a changed profile field is a difference and is patched",
-			desired:    Desired{Email: "a@example.com", Name: "Alice"},
-			observed:   auth0.User{Email: "a@example.com", Name: "Mallory"},
+			desired:    Desired{Profile: auth0.Profile{Email: "a@example.com", Name: "Alice"}},
+			observed:   auth0.User{Profile: auth0.Profile{Email: "a@example.com", Name: "Mallory"}},
 			wantFields: []string{"name"},
 			check: func(t *testing.T, u auth0.UserUpdate) {
-				if u.Name == nil || *u.Name != "Alice" || u.Email != nil {
+				if u.Profile != (auth0.Profile{Name: "Alice"}) {
 					t.Errorf("update = %+v, want only name", u)
 				}
 			},
 		},
 		{
 			name:     "emails compare case-insensitively because Auth0 lowercases them",
-			desired:  Desired{Email: "Alice@Example.com"},
-			observed: auth0.User{Email: "alice@example.com"},
+			desired:  Desired{Profile: auth0.Profile{Email: "Alice@Example.com"}},
+			observed: auth0.User{Profile: auth0.Profile{Email: "alice@example.com"}},
 		},
 		{
 			name:       "a false boolean in the spec matches an absent one in Auth0, a true one does not",
-			desired:    Desired{Blocked: ptr(false), EmailVerified: ptr(true)},
+			desired:    Desired{Profile: auth0.Profile{Blocked: ptr(false), EmailVerified: ptr(true)}},
 			observed:   auth0.User{},
 			wantFields: []string{"emailVerified"},
 		},
@@ -94,7 +94,7 @@ func TestCompare(t *testing.T) {
 		},
 		{
 			name:       "differences are sorted by field",
-			desired:    Desired{Nickname: "n", Email: "e@x.io", AppMetadata: map[string]any{"b": 1.0, "a": 2.0}},
+			desired:    Desired{Profile: auth0.Profile{Nickname: "n", Email: "e@x.io"}, AppMetadata: map[string]any{"b": 1.0, "a": 2.0}},
 			observed:   auth0.User{},
 			wantFields: []string{"appMetadata.a", "appMetadata.b", "email", "nickname"},
 			wantApp:    map[string]any{"a": 2.0, "b": 1.0},
@@ -150,7 +150,7 @@ func TestManagedAfterApply(t *testing.T) {
 }
 
 func TestCreateRequestClaimsTheUser(t *testing.T) {
-	d := Desired{Connection: "db", Email: "a@x.io", AppMetadata: map[string]any{"plan": "pro"}}
+	d := Desired{Connection: "db", Profile: auth0.Profile{Email: "a@x.io"}, AppMetadata: map[string]any{"plan": "pro"}}
 	req := CreateRequest(d, "pw", nil, "c/ns/a")
 	if req.AppMetadata[OwnerKey] != "c/ns/a" || req.AppMetadata["plan"] != "pro" {
 		t.Errorf("app_metadata = %v", req.AppMetadata)

@@ -28,10 +28,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
-	"github.com/usersync/auth0-operator/controllers"
 	"github.com/usersync/auth0-operator/internal/auth0"
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/manager"
 	"github.com/usersync/auth0-operator/internal/testenv"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 const (
@@ -146,13 +146,13 @@ func TestFaults(t *testing.T) {
 }
 
 func startManager(ctx context.Context, t *testing.T, cfg *rest.Config) (stop func()) {
-	stop, err := testenv.StartManager(ctx, t, cfg, controllers.Options{
+	stop, err := testenv.StartManager(ctx, t, cfg, manager.Options{
 		Provider:             auth0.NewProvider(auth0.ProviderOptions{RequestsPerSecond: 50}),
 		DefaultTenant:        types.NamespacedName{Namespace: systemNS, Name: "tenant"},
 		ClusterName:          "faults",
 		ResyncInterval:       20 * time.Second,
 		RequireTenancyPolicy: true,
-	}, nil)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 // workload is the mixed set of objects the suite declares, and what it expects of the tenant.

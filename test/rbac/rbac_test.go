@@ -31,10 +31,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
-	"github.com/usersync/auth0-operator/controllers"
 	"github.com/usersync/auth0-operator/internal/auth0"
-	"github.com/usersync/auth0-operator/internal/emulator"
+	"github.com/usersync/auth0-operator/internal/manager"
 	"github.com/usersync/auth0-operator/internal/testenv"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 )
 
 // operatorNS and the service account are those of config/rbac before kustomize's prefixes.
@@ -174,13 +174,14 @@ func decodeRBAC(_ []byte, u map[string]any) (client.Object, error) {
 }
 
 func startManager(ctx context.Context, t *testing.T, cfg *rest.Config, watchNamespaces []string) (stop func()) {
-	stop, err := testenv.StartManager(ctx, t, cfg, controllers.Options{
+	stop, err := testenv.StartManager(ctx, t, cfg, manager.Options{
 		Provider:             auth0.NewProvider(auth0.ProviderOptions{}),
 		DefaultTenant:        types.NamespacedName{Namespace: operatorNS, Name: "auth0-tenant"},
 		ClusterName:          "rbac",
 		ResyncInterval:       time.Minute,
 		RequireTenancyPolicy: true,
-	}, watchNamespaces)
+		WatchNamespaces:      watchNamespaces,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,301 @@
+package auth0
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// RoleMissRefresh is how often one unknown role (or scope) may read Auth0 again: many bindings
+// naming the same missing role (a typo templated into every namespace) cost one list per
+// interval, not one each per resync. A reference never looked for before reads at once, so a
+// role created a moment ago is found without waiting.
+const RoleMissRefresh = 10 * time.Second
+
+// Catalog remembers, per tenant, the roles and the resource servers' scopes, so that resolving
+// a binding's references costs no call once they are known. It is keyed by Client because the
+// Provider hands out one Client per tenant credential. Reads of Auth0 are shared per tenant (and
+// per resource server): concurrent misses wait for one read, and a slow or throttled tenant
+// never holds up another tenant's lookups.
+type Catalog struct {
+	mu      sync.Mutex
+	tenants map[Client]*tenantCatalog
+	// now is the clock of the miss throttling, replaced in tests.
+	now func() time.Time
+}
+
+// tenantCatalog is what is known of one tenant; its fields are guarded by Catalog.mu.
+type tenantCatalog struct {
+	roles      *roleSet // nil until listed, and again after Forget
+	roleFlight flight[*roleSet]
+	// forgotten counts the calls to Forget, so that a list begun before one is not kept.
+	forgotten uint64
+	// missed is when a list last failed to find a role reference.
+	missed map[roleRef]time.Time
+	apis   map[string]*apiCatalog
+}
+
+// roleRef is the key of a role reference: by id when an id is given, by name otherwise.
+type roleRef struct{ name, id string }
+
+func newRoleRef(name, id string) roleRef {
+	if id != "" {
+		return roleRef{id: id}
+	}
+	return roleRef{name: name}
+}
+
+// roleSet is one listing of a tenant's roles. It is never changed after it is made, so that a
+// caller keeps reading the listing it waited for even if Forget drops it meanwhile.
+type roleSet struct {
+	byName map[string]string // name -> id
+	byID   map[string]string // id -> name
+	at     time.Time
+}
+
+func (s *roleSet) lookup(ref roleRef) string {
+	if s == nil {
+		return ""
+	}
+	if ref.id != "" {
+		if _, ok := s.byID[ref.id]; ok {
+			return ref.id
+		}
+		return ""
+	}
+	return s.byName[ref.name]
+}
+
+// apiCatalog is what is known of one resource server; guarded by Catalog.mu.
+type apiCatalog struct {
+	scopes *scopeSet // nil until read
+	flight flight[*scopeSet]
+	// missed is when a read last failed to find a scope.
+	missed map[string]time.Time
+}
+
+// scopeSet is one read of a resource server, never changed after it is made; a resource
+// server Auth0 does not have is an empty set.
+type scopeSet struct {
+	scopes map[string]bool
+	at     time.Time
+}
+
+// flight lets the callers that miss on the same key share one read of Auth0. It is a
+// one-slot semaphore rather than x/sync/singleflight so that each waiter keeps its own context:
+// a waiter gives up when its context ends, and a read abandoned because its caller's context
+// ended is not handed to the others as their failure; the next waiter reads instead.
+type flight[T any] struct {
+	slot chan struct{}
+	// done counts the reads completed (guarded by Catalog.mu); val and err are the last one's
+	// outcome, handed to the callers that waited for it.
+	done uint64
+	val  T
+	err  error
+}
+
+// share returns the outcome of a read of f completed after the caller saw f.done == seen, or
+// else runs read itself, while the others wait. keep stores a successful value, under c.mu, and
+// says whether it is still current; one that is not is returned to its reader but not shared.
+func share[T any](ctx context.Context, c *Catalog, f *flight[T], seen uint64, read func(context.Context) (T, error), keep func(T) bool) (T, error) {
+	var zero T
+	c.mu.Lock()
+	if f.slot == nil {
+		f.slot = make(chan struct{}, 1)
+	}
+	slot := f.slot
+	c.mu.Unlock()
+	select {
+	case slot <- struct{}{}:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+	defer func() { <-slot }()
+	c.mu.Lock()
+	if f.done != seen {
+		// A read finished while this caller waited: it is at least as recent as the miss.
+		val, err := f.val, f.err
+		c.mu.Unlock()
+		return val, err
+	}
+	c.mu.Unlock()
+	val, err := read(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Abandoned with this caller's context, not failed: not an answer for the others.
+		return zero, err
+	}
+	c.mu.Lock()
+	if err != nil || keep(val) {
+		f.done++
+		f.val, f.err = val, err
+	}
+	c.mu.Unlock()
+	return val, err
+}
+
+// NewCatalog makes an empty catalog.
+func NewCatalog() *Catalog {
+	return &Catalog{tenants: map[Client]*tenantCatalog{}, now: time.Now}
+}
+
+// tenant returns the client's entry, made on first use; c.mu must be held.
+func (c *Catalog) tenant(client Client) *tenantCatalog {
+	t := c.tenants[client]
+	if t == nil {
+		t = &tenantCatalog{missed: map[roleRef]time.Time{}, apis: map[string]*apiCatalog{}}
+		c.tenants[client] = t
+	}
+	return t
+}
+
+// RoleID resolves a role reference (exactly one of name or id set; an id wins if both are) to
+// the role's id, or "" when the tenant has no such role. A miss lists the roles again, at most
+// once per RoleMissRefresh per reference; a reference never looked for before lists at once.
+func (c *Catalog) RoleID(ctx context.Context, client Client, name, id string) (string, error) {
+	ref := newRoleRef(name, id)
+	c.mu.Lock()
+	t := c.tenant(client)
+	if found := t.roles.lookup(ref); found != "" {
+		c.mu.Unlock()
+		return found, nil
+	}
+	if missed, ok := t.missed[ref]; ok && c.now().Sub(missed) < RoleMissRefresh {
+		c.mu.Unlock()
+		return "", nil
+	}
+	seen := t.roleFlight.done
+	c.mu.Unlock()
+
+	var epoch uint64
+	set, err := share(ctx, c, &t.roleFlight, seen, func(ctx context.Context) (*roleSet, error) {
+		c.mu.Lock()
+		epoch = t.forgotten
+		c.mu.Unlock()
+		roles, err := client.ListRoles(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cannot list roles: %w", err)
+		}
+		s := &roleSet{byName: make(map[string]string, len(roles)), byID: make(map[string]string, len(roles)), at: c.now()}
+		for _, ro := range roles {
+			s.byName[ro.Name] = ro.ID
+			s.byID[ro.ID] = ro.Name
+		}
+		return s, nil
+	}, func(s *roleSet) bool {
+		// A list begun before Forget may still hold the role Auth0 just said is gone.
+		if t.forgotten != epoch {
+			return false
+		}
+		t.roles = s
+		return true
+	})
+	if err != nil {
+		return "", err
+	}
+	found := set.lookup(ref)
+	if found == "" {
+		c.mu.Lock()
+		t.missed[ref] = set.at
+		c.mu.Unlock()
+	}
+	return found, nil
+}
+
+// RoleNames returns a role reference's name and id as far as the catalog knows them without a
+// call (after RoleID): policies may name a role either way, so both are needed to check one.
+// What is unknown is "".
+func (c *Catalog) RoleNames(client Client, name, id string) (roleName, roleID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var roles *roleSet
+	if t := c.tenants[client]; t != nil {
+		roles = t.roles
+	}
+	if id != "" {
+		if name == "" && roles != nil {
+			name = roles.byID[id]
+		}
+		return name, id
+	}
+	if roles != nil {
+		id = roles.byName[name]
+	}
+	return name, id
+}
+
+// KnownRoleID returns the id of a role named by name or id as far as the catalog knows without
+// a call ("" when unknown; an id is returned as is), for reading other bindings' specs without
+// spending calls on roles that those bindings resolve themselves.
+func (c *Catalog) KnownRoleID(client Client, name, id string) string {
+	if id != "" {
+		return id
+	}
+	_, id = c.RoleNames(client, name, "")
+	return id
+}
+
+// PermissionExists reports whether the resource server api defines the scope name. A resource
+// server is read once and remembered; a scope not found reads it again at most once per
+// RoleMissRefresh (a scope never looked for before reads at once), like roles. An API Auth0
+// does not have defines no scope.
+func (c *Catalog) PermissionExists(ctx context.Context, client Client, api, name string) (bool, error) {
+	c.mu.Lock()
+	t := c.tenant(client)
+	a := t.apis[api]
+	if a == nil {
+		a = &apiCatalog{missed: map[string]time.Time{}}
+		t.apis[api] = a
+	}
+	if a.scopes != nil && a.scopes.scopes[name] {
+		c.mu.Unlock()
+		return true, nil
+	}
+	if missed, ok := a.missed[name]; ok && c.now().Sub(missed) < RoleMissRefresh {
+		c.mu.Unlock()
+		return false, nil
+	}
+	seen := a.flight.done
+	c.mu.Unlock()
+
+	set, err := share(ctx, c, &a.flight, seen, func(ctx context.Context) (*scopeSet, error) {
+		rs, err := client.GetResourceServer(ctx, api)
+		s := &scopeSet{scopes: map[string]bool{}, at: c.now()}
+		switch {
+		case IsNotFound(err):
+			return s, nil
+		case err != nil:
+			return nil, fmt.Errorf("cannot get resource server %s: %w", api, err)
+		}
+		for _, sc := range rs.Scopes {
+			s.scopes[sc] = true
+		}
+		return s, nil
+	}, func(s *scopeSet) bool {
+		a.scopes = s
+		return true
+	})
+	if err != nil {
+		return false, err
+	}
+	if set.scopes[name] {
+		return true, nil
+	}
+	c.mu.Lock()
+	a.missed[name] = set.at
+	c.mu.Unlock()
+	return false, nil
+}
+
+// Forget drops what is known of a tenant's roles, after Auth0 said a role is gone: a role
+// deleted (or deleted and made again under the same name) is then resolved afresh. Scopes are
+// kept. A list already under way is not kept, since it may predate the deletion.
+func (c *Catalog) Forget(client Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t := c.tenants[client]; t != nil {
+		t.roles = nil
+		t.missed = map[roleRef]time.Time{}
+		t.forgotten++
+	}
+}

@@ -1,0 +1,525 @@
+package auth0
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// catalogClock is a settable clock for the miss throttling.
+type catalogClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newCatalogClock() *catalogClock {
+	return &catalogClock{t: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *catalogClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *catalogClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// catalogRoles is a fake tenant whose roles can change, counting the lists.
+type catalogRoles struct {
+	mu    sync.Mutex
+	roles []Role
+	lists atomic.Int32
+}
+
+func (rt *catalogRoles) set(roles ...Role) {
+	rt.mu.Lock()
+	rt.roles = append([]Role(nil), roles...)
+	rt.mu.Unlock()
+}
+
+func (rt *catalogRoles) client() *Fake {
+	return &Fake{ListRolesFunc: func(context.Context) ([]Role, error) {
+		rt.lists.Add(1)
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return append([]Role(nil), rt.roles...), nil
+	}}
+}
+
+func newTestCatalog() (*Catalog, *catalogClock) {
+	c := NewCatalog()
+	clock := newCatalogClock()
+	c.now = clock.Now
+	return c, clock
+}
+
+var (
+	roleAdmin  = Role{ID: "rol_admin", Name: "admin"}
+	roleViewer = Role{ID: "rol_viewer", Name: "viewer"}
+)
+
+func TestCatalogRoleIDResolvesReferences(t *testing.T) {
+	tests := []struct {
+		name      string
+		roleName  string
+		roleID    string
+		want      string
+		wantLists int32
+	}{
+		{"a name resolves to its role's id", "admin", "", "rol_admin", 1},
+		{"an id that exists resolves to itself", "", "rol_viewer", "rol_viewer", 1},
+		{"an id wins over a name given with it", "admin", "rol_viewer", "rol_viewer", 1},
+		{"an unknown name resolves to nothing", "editor", "", "", 1},
+		{"an unknown id resolves to nothing", "", "rol_gone", "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := &catalogRoles{}
+			rt.set(roleAdmin, roleViewer)
+			c, _ := newTestCatalog()
+			client := rt.client()
+			for i := range 3 { // the answer is the same, and only the first lookup lists
+				got, err := c.RoleID(context.Background(), client, tt.roleName, tt.roleID)
+				if err != nil {
+					t.Fatalf("lookup %d: %v", i, err)
+				}
+				if got != tt.want {
+					t.Fatalf("lookup %d: RoleID = %q, want %q", i, got, tt.want)
+				}
+			}
+			if n := rt.lists.Load(); n != tt.wantLists {
+				t.Errorf("ListRoles called %d times, want %d", n, tt.wantLists)
+			}
+		})
+	}
+}
+
+func TestCatalogRoleMissRefreshesAtMostOncePerInterval(t *testing.T) {
+	rt := &catalogRoles{}
+	rt.set(roleAdmin)
+	c, clock := newTestCatalog()
+	client := rt.client()
+	steps := []struct {
+		name      string
+		before    func()
+		roleName  string
+		want      string
+		wantLists int32
+	}{
+		{"a role never looked for lists at once", nil, "editor", "", 1},
+		{"a second miss within the interval costs no call", func() { clock.Advance(RoleMissRefresh / 2) }, "editor", "", 1},
+		{"a known role costs no call", nil, "admin", "rol_admin", 1},
+		{"another reference never looked for lists at once", nil, "viewer", "", 2},
+		{"a role created meanwhile is not seen within the interval", func() { rt.set(roleAdmin, Role{ID: "rol_editor", Name: "editor"}) }, "editor", "", 2},
+		{"after the interval the miss lists again and finds it", func() { clock.Advance(RoleMissRefresh/2 + time.Millisecond) }, "editor", "rol_editor", 3},
+		{"a found role stays found without a call", func() { clock.Advance(time.Hour) }, "editor", "rol_editor", 3},
+		{"a role created later is found on its first miss", func() { rt.set(roleAdmin, Role{ID: "rol_editor", Name: "editor"}, Role{ID: "rol_ops", Name: "ops"}) }, "ops", "rol_ops", 4},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before()
+		}
+		got, err := c.RoleID(context.Background(), client, st.roleName, "")
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got != st.want {
+			t.Errorf("%s: RoleID(%q) = %q, want %q", st.name, st.roleName, got, st.want)
+		}
+		if n := rt.lists.Load(); n != st.wantLists {
+			t.Errorf("%s: ListRoles called %d times in all, want %d", st.name, n, st.wantLists)
+		}
+	}
+}
+
+func TestCatalogRoleIDListErrors(t *testing.T) {
+	boom := &Error{StatusCode: 503, Message: "unavailable"}
+	var calls atomic.Int32
+	client := &Fake{ListRolesFunc: func(context.Context) ([]Role, error) {
+		if calls.Add(1) == 1 {
+			return nil, boom
+		}
+		return []Role{roleAdmin}, nil
+	}}
+	c, _ := newTestCatalog()
+	_, err := c.RoleID(context.Background(), client, "admin", "")
+	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "cannot list roles: ") {
+		t.Fatalf("RoleID error = %v, want it to wrap %v with context", err, boom)
+	}
+	// A failed list is not a miss: the next lookup lists again at once.
+	got, err := c.RoleID(context.Background(), client, "admin", "")
+	if err != nil || got != "rol_admin" {
+		t.Fatalf("RoleID after a failure = %q, %v; want rol_admin", got, err)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("ListRoles called %d times, want 2", n)
+	}
+}
+
+// catalogBlockingRoles answers ListRoles only when release is closed, signalling started on each call.
+type catalogBlockingRoles struct {
+	roles   []Role
+	lists   atomic.Int32
+	started chan struct{}
+	release chan struct{}
+}
+
+func newCatalogBlockingRoles(roles ...Role) *catalogBlockingRoles {
+	return &catalogBlockingRoles{roles: roles, started: make(chan struct{}, 100), release: make(chan struct{})}
+}
+
+func (bt *catalogBlockingRoles) client() *Fake {
+	return &Fake{ListRolesFunc: func(ctx context.Context) ([]Role, error) {
+		bt.lists.Add(1)
+		bt.started <- struct{}{}
+		select {
+		case <-bt.release:
+			return bt.roles, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}}
+}
+
+func catalogWait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+func TestCatalogConcurrentMissesShareOneList(t *testing.T) {
+	tests := []struct {
+		name string
+		refs [][2]string // name, id
+		want []string
+	}{
+		{"misses on one role share one list", [][2]string{{"admin", ""}}, []string{"rol_admin"}},
+		{"misses on a role that does not exist share one list", [][2]string{{"editor", ""}}, []string{""}},
+		{"misses on different roles of one tenant share one list", [][2]string{{"admin", ""}, {"", "rol_viewer"}, {"viewer", ""}}, []string{"rol_admin", "rol_viewer", "rol_viewer"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bt := newCatalogBlockingRoles(roleAdmin, roleViewer)
+			client := bt.client()
+			c, _ := newTestCatalog()
+			const n = 50
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				ref, want := tt.refs[i%len(tt.refs)], tt.want[i%len(tt.refs)]
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got, err := c.RoleID(context.Background(), client, ref[0], ref[1])
+					if err == nil && got != want {
+						err = errors.New("RoleID(" + ref[0] + ref[1] + ") = " + got + ", want " + want)
+					}
+					errs <- err
+				}()
+			}
+			catalogWait(t, bt.started, "the first list")
+			time.Sleep(50 * time.Millisecond) // let the other lookups miss and queue up
+			close(bt.release)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			if got := bt.lists.Load(); got != 1 {
+				t.Errorf("ListRoles called %d times, want 1", got)
+			}
+		})
+	}
+}
+
+func TestCatalogSlowTenantDoesNotBlockOthers(t *testing.T) {
+	slow := newCatalogBlockingRoles(roleAdmin)
+	slowClient := slow.client()
+	fast := &catalogRoles{}
+	fast.set(roleViewer)
+	fastClient := fast.client()
+	fastClient.GetResourceServerFunc = func(context.Context, string) (*ResourceServer, error) {
+		return &ResourceServer{Identifier: "https://api", Scopes: []string{"read"}}, nil
+	}
+	c, _ := newTestCatalog()
+
+	slowDone := make(chan error, 1)
+	go func() {
+		_, err := c.RoleID(context.Background(), slowClient, "admin", "")
+		slowDone <- err
+	}()
+	catalogWait(t, slow.started, "the slow tenant's list")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if got, err := c.RoleID(ctx, fastClient, "viewer", ""); err != nil || got != "rol_viewer" {
+		t.Fatalf("other tenant's RoleID = %q, %v while the slow tenant lists; want rol_viewer", got, err)
+	}
+	if ok, err := c.PermissionExists(ctx, fastClient, "https://api", "read"); err != nil || !ok {
+		t.Fatalf("other tenant's PermissionExists = %v, %v while the slow tenant lists; want true", ok, err)
+	}
+
+	// A lookup waiting on the slow tenant gives up with its own context.
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.RoleID(short, slowClient, "admin", ""); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting lookup error = %v, want context.DeadlineExceeded", err)
+	}
+
+	close(slow.release)
+	if err := <-slowDone; err != nil {
+		t.Fatalf("slow tenant's RoleID: %v", err)
+	}
+	if got := slow.lists.Load(); got != 1 {
+		t.Errorf("slow tenant listed %d times, want 1", got)
+	}
+}
+
+func TestCatalogAbandonedListIsNotSharedAsAFailure(t *testing.T) {
+	bt := newCatalogBlockingRoles(roleAdmin)
+	var calls atomic.Int32
+	blocking := bt.client()
+	client := &Fake{ListRolesFunc: func(ctx context.Context) ([]Role, error) {
+		if calls.Add(1) == 1 {
+			return blocking.ListRoles(ctx) // blocks until its caller gives up
+		}
+		return []Role{roleAdmin}, nil
+	}}
+	c, _ := newTestCatalog()
+
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leaderDone := make(chan error, 1)
+	go func() {
+		_, err := c.RoleID(leaderCtx, client, "admin", "")
+		leaderDone <- err
+	}()
+	catalogWait(t, bt.started, "the first list")
+	waiterDone := make(chan string, 1)
+	go func() {
+		got, err := c.RoleID(context.Background(), client, "admin", "")
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		waiterDone <- got
+	}()
+	time.Sleep(20 * time.Millisecond) // let the waiter queue behind the first list
+	cancelLeader()
+	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("leader error = %v, want context.Canceled", err)
+	}
+	if got := <-waiterDone; got != "rol_admin" {
+		t.Fatalf("waiter got %q, want rol_admin from a list of its own", got)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("ListRoles called %d times, want 2", n)
+	}
+}
+
+func TestCatalogRoleNamesAndKnownRoleID(t *testing.T) {
+	rt := &catalogRoles{}
+	rt.set(roleAdmin, roleViewer)
+	client := rt.client()
+	tests := []struct {
+		name             string
+		resolved         bool // whether RoleID ran first
+		roleName, roleID string
+		wantName, wantID string
+		wantKnownID      string
+	}{
+		{"a name not yet resolved has no id", false, "admin", "", "admin", "", ""},
+		{"an id not yet resolved is returned as is", false, "", "rol_admin", "", "rol_admin", "rol_admin"},
+		{"a resolved name has its id", true, "admin", "", "admin", "rol_admin", "rol_admin"},
+		{"a resolved id has its name", true, "", "rol_viewer", "viewer", "rol_viewer", "rol_viewer"},
+		{"an unknown name stays without an id", true, "editor", "", "editor", "", ""},
+		{"an unknown id stays without a name", true, "", "rol_gone", "", "rol_gone", "rol_gone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := newTestCatalog()
+			before := rt.lists.Load()
+			if tt.resolved {
+				if _, err := c.RoleID(context.Background(), client, tt.roleName, tt.roleID); err != nil {
+					t.Fatal(err)
+				}
+				before = rt.lists.Load()
+			}
+			name, id := c.RoleNames(client, tt.roleName, tt.roleID)
+			if name != tt.wantName || id != tt.wantID {
+				t.Errorf("RoleNames = %q, %q; want %q, %q", name, id, tt.wantName, tt.wantID)
+			}
+			if got := c.KnownRoleID(client, tt.roleName, tt.roleID); got != tt.wantKnownID {
+				t.Errorf("KnownRoleID = %q, want %q", got, tt.wantKnownID)
+			}
+			if n := rt.lists.Load(); n != before {
+				t.Errorf("RoleNames and KnownRoleID made %d calls, want none", n-before)
+			}
+		})
+	}
+}
+
+func TestCatalogForget(t *testing.T) {
+	rt := &catalogRoles{}
+	rt.set(roleAdmin)
+	client := rt.client()
+	c, _ := newTestCatalog()
+	ctx := context.Background()
+	if got, _ := c.RoleID(ctx, client, "admin", ""); got != "rol_admin" {
+		t.Fatalf("RoleID = %q, want rol_admin", got)
+	}
+	if got, _ := c.RoleID(ctx, client, "editor", ""); got != "" {
+		t.Fatalf("RoleID(editor) = %q, want none", got)
+	}
+	// admin is deleted and made again under a new id; editor is created.
+	rt.set(Role{ID: "rol_admin2", Name: "admin"}, Role{ID: "rol_editor", Name: "editor"})
+	c.Forget(client)
+	if got := c.KnownRoleID(client, "admin", ""); got != "" {
+		t.Errorf("KnownRoleID after Forget = %q, want none", got)
+	}
+	if got, err := c.RoleID(ctx, client, "admin", ""); err != nil || got != "rol_admin2" {
+		t.Errorf("RoleID after Forget = %q, %v; want rol_admin2", got, err)
+	}
+	// The miss on editor was forgotten too: found without waiting for the interval.
+	if got, err := c.RoleID(ctx, client, "editor", ""); err != nil || got != "rol_editor" {
+		t.Errorf("RoleID(editor) after Forget = %q, %v; want rol_editor", got, err)
+	}
+	if n := rt.lists.Load(); n != 3 {
+		t.Errorf("ListRoles called %d times, want 3", n)
+	}
+	c.Forget(&Fake{}) // a tenant never seen is nothing to forget
+}
+
+func TestCatalogForgetDropsAListUnderWay(t *testing.T) {
+	bt := newCatalogBlockingRoles(roleAdmin)
+	client := bt.client()
+	c, _ := newTestCatalog()
+	done := make(chan string, 1)
+	go func() {
+		got, _ := c.RoleID(context.Background(), client, "admin", "")
+		done <- got
+	}()
+	catalogWait(t, bt.started, "the list")
+	c.Forget(client)
+	close(bt.release)
+	if got := <-done; got != "rol_admin" {
+		t.Fatalf("RoleID = %q, want rol_admin (its own list answers it)", got)
+	}
+	if got := c.KnownRoleID(client, "admin", ""); got != "" {
+		t.Errorf("KnownRoleID = %q: a list begun before Forget was kept", got)
+	}
+}
+
+func TestCatalogPermissionExists(t *testing.T) {
+	const api = "https://api.example.com"
+	notFound := &Error{StatusCode: 404, Message: "The resource server does not exist"}
+	forbidden := &Error{StatusCode: 403, Code: "insufficient_scope"}
+	type ask struct {
+		advance time.Duration
+		scope   string
+		want    bool
+		calls   int32 // GetResourceServer calls in all after this ask
+	}
+	tests := []struct {
+		name    string
+		scopes  func(call int32) ([]string, error) // the resource server at the n-th read
+		asks    []ask
+		wantErr error
+	}{
+		{
+			name:   "a resource server is read once and remembered",
+			scopes: func(int32) ([]string, error) { return []string{"read", "write"}, nil },
+			asks:   []ask{{0, "read", true, 1}, {0, "read", true, 1}, {time.Hour, "write", true, 1}},
+		},
+		{
+			name:   "a scope not found is read again at most once per interval",
+			scopes: func(n int32) ([]string, error) { return []string{"read"}, nil },
+			asks: []ask{
+				{0, "read", true, 1}, {0, "delete", false, 2}, {RoleMissRefresh / 2, "delete", false, 2},
+				{RoleMissRefresh / 2, "delete", false, 3}, {0, "read", true, 3},
+			},
+		},
+		{
+			name: "a scope added later is found on the next miss",
+			scopes: func(n int32) ([]string, error) {
+				if n == 1 {
+					return []string{"read"}, nil
+				}
+				return []string{"read", "write"}, nil
+			},
+			asks: []ask{{0, "write", false, 1}, {RoleMissRefresh, "write", true, 2}, {time.Hour, "write", true, 2}},
+		},
+		{
+			name:   "an API Auth0 does not have defines no scope",
+			scopes: func(int32) ([]string, error) { return nil, notFound },
+			asks:   []ask{{0, "read", false, 1}, {0, "read", false, 1}, {RoleMissRefresh, "read", false, 2}},
+		},
+		{
+			name:    "other errors are returned, with context",
+			scopes:  func(int32) ([]string, error) { return nil, forbidden },
+			asks:    []ask{{0, "read", false, 1}},
+			wantErr: forbidden,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			client := &Fake{GetResourceServerFunc: func(_ context.Context, id string) (*ResourceServer, error) {
+				if id != api {
+					t.Errorf("GetResourceServer(%q), want %q", id, api)
+				}
+				scopes, err := tt.scopes(calls.Add(1))
+				if err != nil {
+					return nil, err
+				}
+				return &ResourceServer{Identifier: api, Scopes: scopes}, nil
+			}}
+			c, clock := newTestCatalog()
+			for i, a := range tt.asks {
+				clock.Advance(a.advance)
+				ok, err := c.PermissionExists(context.Background(), client, api, a.scope)
+				if tt.wantErr != nil {
+					if !errors.Is(err, tt.wantErr) || !strings.HasPrefix(err.Error(), "cannot get resource server "+api+": ") {
+						t.Fatalf("ask %d: error = %v, want %v with context", i, err, tt.wantErr)
+					}
+				} else if err != nil {
+					t.Fatalf("ask %d: %v", i, err)
+				}
+				if ok != a.want {
+					t.Errorf("ask %d: PermissionExists(%q) = %v, want %v", i, a.scope, ok, a.want)
+				}
+				if n := calls.Load(); n != a.calls {
+					t.Errorf("ask %d: GetResourceServer called %d times in all, want %d", i, n, a.calls)
+				}
+			}
+		})
+	}
+}
+
+func TestCatalogPermissionErrorIsNotRemembered(t *testing.T) {
+	var calls atomic.Int32
+	client := &Fake{GetResourceServerFunc: func(context.Context, string) (*ResourceServer, error) {
+		if calls.Add(1) == 1 {
+			return nil, &Error{StatusCode: 429, Message: "Too Many Requests"}
+		}
+		return &ResourceServer{Scopes: []string{"read"}}, nil
+	}}
+	c, _ := newTestCatalog()
+	if _, err := c.PermissionExists(context.Background(), client, "https://api", "read"); err == nil {
+		t.Fatal("PermissionExists: want the rate limit's error")
+	}
+	if ok, err := c.PermissionExists(context.Background(), client, "https://api", "read"); err != nil || !ok {
+		t.Fatalf("PermissionExists after a failure = %v, %v; want true", ok, err)
+	}
+}

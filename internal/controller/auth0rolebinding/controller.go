@@ -1,0 +1,207 @@
+// Package auth0rolebinding reconciles Auth0RoleBinding objects: roles and API permissions
+// granted to subjects, composed with every other binding of the tenant, in phases (resolve,
+// compose, observe, apply, status; delete on deletion) run by the shell in internal/controller.
+package auth0rolebinding
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/usersync/auth0-operator/internal/auth0"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/controller"
+	"github.com/usersync/auth0-operator/internal/grants"
+	"github.com/usersync/auth0-operator/internal/policy"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// userRefIndex indexes bindings by the Auth0User names their subjects refer to, so that a user
+// becoming ready reaches exactly the bindings waiting for it.
+const userRefIndex = ".spec.subjects.userRef"
+
+// Reconciler grants roles and permissions to users, composing with other bindings. It is the
+// Auth0RoleBinding kind behind controller.Reconciler.
+type Reconciler struct {
+	client.Client
+	Tenants                 *controller.TenantResolver
+	Policies                *controller.TenancyPolicies
+	Recorder                events.EventRecorder
+	ResyncInterval          time.Duration
+	MaxConcurrentReconciles int
+	// Catalog resolves role names and API scopes per tenant.
+	Catalog *auth0.Catalog
+	// ledger is what each binding holds, as this process saw it decide and apply (ledger.go).
+	ledger ledger
+	// observedAt holds each binding's last observation of its grants (in memory: a restart
+	// observes once more).
+	observedAt sync.Map
+}
+
+// bindingScope is what one reconcile of a binding works with. Each phase reads what the phases
+// before it filled in.
+type bindingScope struct {
+	obj *v1alpha1.Auth0RoleBinding
+
+	// Filled by resolve: what the tenancy policy allows the namespace, the tenant's client, the
+	// grants every subject should hold, the subjects (in spec order, resolved where possible),
+	// and the entries that name nothing in Auth0 or wait for their Auth0User.
+	allowed    policy.Effective
+	auth0      auth0.Client
+	desired    grants.Set
+	subjects   []resolvedSubject
+	unresolved []string
+	pending    []string
+
+	// Filled by observe, per Auth0 user id: what this binding applied before and what it found
+	// granted outside the operator (both from status), the subjects of this pass, and what Auth0
+	// holds of the grants that matter.
+	applied, external map[string]grants.Set
+	current           map[string]bool
+	observed          map[string]grants.Set
+
+	// Filled by compose: what the other live bindings of the tenant hold.
+	others othersGrants
+
+	// Filled by apply: each subject's plan, and the drift found.
+	plans map[string]grants.Plan
+	drift []v1alpha1.DriftEntry
+}
+
+type resolvedSubject struct {
+	key     string // userRef:<name>, userID:<id> or email:<address>
+	userID  string // empty while unresolved
+	message string
+}
+
+// Reconcile runs the phases in order; the first error ends the pass and decides its conditions.
+// status, the last one, turns what was left undone into Stalled (Unresolved) or Waiting
+// (SubjectsPending): the valid rest is applied either way.
+func (r *Reconciler) Reconcile(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) error {
+	s := &bindingScope{obj: obj, desired: grants.Set{}}
+	for _, phase := range []func(context.Context, *bindingScope) error{
+		r.resolve, // resolve.go
+		r.observe, // observe.go
+		r.compose, // compose.go: after observe, so that what another binding decided to add
+		// before this one saw it in Auth0 is in the ledger (ledger.go)
+		r.apply,  // apply.go
+		r.status, // status.go
+	} {
+		if err := phase(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadyMessage counts what the binding holds.
+func (r *Reconciler) ReadyMessage(obj *v1alpha1.Auth0RoleBinding) string {
+	return fmt.Sprintf("%d subjects hold %d roles and %d permissions", obj.Status.SubjectCount, obj.Status.RoleCount, len(obj.Spec.Permissions))
+}
+
+// ResyncAfter is the binding's resync interval, jittered, whatever the outcome.
+func (r *Reconciler) ResyncAfter(obj *v1alpha1.Auth0RoleBinding, _ bool) time.Duration {
+	return controller.Jitter(controller.ResyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))
+}
+
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings/status,verbs=patch
+// +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings/finalizers,verbs=update
+
+// SetupWithManager registers the controller: bindings, and the Auth0User objects they name.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Catalog == nil {
+		r.Catalog = auth0.NewCatalog()
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Auth0RoleBinding{}, userRefIndex,
+		func(o client.Object) []string {
+			var names []string
+			for _, s := range o.(*v1alpha1.Auth0RoleBinding).Spec.Subjects {
+				if s.UserRef != "" {
+					names = append(names, s.UserRef)
+				}
+			}
+			return names
+		}); err != nil {
+		return fmt.Errorf("cannot index Auth0RoleBinding subjects: %w", err)
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(controller.SpecOrDeletionChanged())).
+		Watches(&v1alpha1.Auth0User{}, r.subjectEvents())
+	return controller.WatchTenancy(b, r.Client, func() client.ObjectList { return &v1alpha1.Auth0RoleBindingList{} }).
+		WithOptions(controller.ControllerOptions(r.MaxConcurrentReconciles)).
+		Named("auth0rolebinding").
+		Complete(&controller.Reconciler[*v1alpha1.Auth0RoleBinding]{
+			Client: r.Client, Recorder: r.Recorder, Kind: r,
+			New: func() *v1alpha1.Auth0RoleBinding { return &v1alpha1.Auth0RoleBinding{} },
+		})
+}
+
+// subjectDebounce gathers the Auth0User changes that reach a binding into one reconcile: when a
+// thousand users become ready one after the other, their binding assigns them in a few bulk
+// calls instead of one call each. The change that makes the last subject ready is not delayed.
+const subjectDebounce = 10 * time.Second
+
+// subjectEvents maps Auth0User changes to the bindings naming them: immediately when every
+// userRef subject of the binding has its Auth0 user, after subjectDebounce otherwise (requests
+// already waiting are not added twice, so a burst of events becomes one reconcile).
+func (r *Reconciler) subjectEvents() handler.EventHandler {
+	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, b := range r.bindingsNamingUser(ctx, obj) {
+			if r.subjectsReady(ctx, b) {
+				q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
+			} else {
+				q.AddAfter(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)}, subjectDebounce)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.ObjectNew, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+	}
+}
+
+// subjectsReady reports, from the cache, whether every userRef subject has its Auth0 user.
+func (r *Reconciler) subjectsReady(ctx context.Context, b *v1alpha1.Auth0RoleBinding) bool {
+	for _, sub := range b.Spec.Subjects {
+		if sub.UserRef == "" {
+			continue
+		}
+		var u v1alpha1.Auth0User
+		if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: sub.UserRef}, &u); err != nil || u.Status.UserID == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Reconciler) bindingsNamingUser(ctx context.Context, u client.Object) []*v1alpha1.Auth0RoleBinding {
+	var list v1alpha1.Auth0RoleBindingList
+	if err := r.List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingFields{userRefIndex: u.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "cannot list bindings naming an Auth0User", "user", u.GetName())
+		return nil
+	}
+	out := make([]*v1alpha1.Auth0RoleBinding, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
+	}
+	return out
+}
