@@ -2,7 +2,12 @@
 # plane (kube-apiserver, etcd, kubectl) is built from source by hack/envtest-toolchain.sh and
 # cached outside the checkout so that fresh clones reuse it.
 
+# The manager image `make docker-build` builds and `make docker-push` pushes, and the tool that
+# does both: docker (kubebuilder's default) or podman (a machine without Docker: README, Install).
 IMG ?= auth0-operator:dev
+CONTAINER_TOOL ?= docker
+# The version the image's labels carry: the nearest tag, else the commit (-dirty with changes).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
@@ -68,9 +73,38 @@ emulator: ## Build the standalone Auth0 emulator into bin/auth0-emulator.
 run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
 	go run ./cmd/manager $(ARGS)
 
+# Stamped into the image's OCI labels with VERSION: by the Dockerfile's LABEL (its ARGs) and by
+# --label, because podman 4's layer cache reuses a LABEL step whose ARG values changed.
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# Extra flags for `$(CONTAINER_TOOL) build` and `push`. With podman, the build never pulls: the
+# base images come from hack/container-setup.sh (pulled there, or built there when they cannot be);
+# and podman 4 does not set TARGETOS/TARGETARCH itself.
+CONTAINER_BUILD_FLAGS ?= $(if $(filter podman,$(notdir $(CONTAINER_TOOL))),--pull=never --build-arg TARGETOS=linux --build-arg TARGETARCH=$$(go env GOARCH 2>/dev/null))
+CONTAINER_PUSH_FLAGS ?=
+
 .PHONY: docker-build
-docker-build: ## Build the manager image (needs a Docker engine).
-	docker build -t $(IMG) .
+docker-build: ## Build the manager image IMG with CONTAINER_TOOL (docker; podman: set up by hack/container-setup.sh when needed).
+ifeq ($(notdir $(CONTAINER_TOOL)),podman)
+	@hack/container-setup.sh --if-needed
+else
+	@command -v $(CONTAINER_TOOL) >/dev/null || { echo "docker-build: '$(CONTAINER_TOOL)' is not installed; without Docker, use CONTAINER_TOOL=podman (see README, Install)" >&2; exit 1; }
+	@timeout 30 $(CONTAINER_TOOL) version >/dev/null 2>&1 || { echo "docker-build: '$(CONTAINER_TOOL) version' cannot reach the engine; start it, or use CONTAINER_TOOL=podman (see README, Install)" >&2; exit 1; }
+endif
+	$(CONTAINER_TOOL) build $(CONTAINER_BUILD_FLAGS) -t $(IMG) \
+	  --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg CREATED=$(BUILD_DATE) \
+	  --label org.opencontainers.image.version=$(VERSION) --label org.opencontainers.image.revision=$(REVISION) \
+	  --label org.opencontainers.image.created=$(BUILD_DATE) \
+	  --build-arg GOPROXY="$$(go env GOPROXY 2>/dev/null)" --build-arg GOSUMDB="$$(go env GOSUMDB 2>/dev/null)" \
+	  --build-arg GOPRIVATE="$$(go env GOPRIVATE 2>/dev/null)" .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG with CONTAINER_TOOL (after docker-build: make docker-build docker-push IMG=...).
+	$(CONTAINER_TOOL) push $(CONTAINER_PUSH_FLAGS) $(IMG)
+
+.PHONY: docker-bases
+docker-bases: ## podman only: install and configure podman if missing, provide the Dockerfile's base images (pulled, else built here).
+	hack/container-setup.sh
 
 ##@ Deployment
 
@@ -104,9 +138,10 @@ namespaced-manifests: manifests $(KUSTOMIZE) ## Print a namespaced install (conf
 	$(KUSTOMIZE) build config/namespaced
 
 .PHONY: deploy
-deploy: manifests $(KUSTOMIZE) ## Deploy the operator to the cluster in ~/.kube/config.
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
-	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
+deploy: manifests $(KUSTOMIZE) ## Deploy the operator (image IMG) to the cluster in ~/.kube/config; the tree is left as it is.
+	tmp="$$(mktemp -d)" && trap 'rm -rf "$$tmp"' EXIT && cp -r config "$$tmp/" && \
+	  (cd "$$tmp/config/manager" && $(KUSTOMIZE) edit set image controller=$(IMG)) && \
+	  $(KUSTOMIZE) build "$$tmp/config/default" | $(KUBECTL) apply --server-side -f -
 	$(KUSTOMIZE) build config/admission | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
@@ -136,3 +171,44 @@ dev: manifests ## Local control plane + emulated Auth0 tenant + manager; applies
 .PHONY: dev-check
 dev-check: manifests ## Run the embedded default non-interactively: exit 0 once every sample is Ready and the tenant holds it.
 	go run ./hack/dev --once
+
+##@ Helm and Prometheus
+
+# The Helm chart (charts/auth0-operator) packages config/: `chart-sync` copies into it what config/
+# generates (CRDs, RBAC rules) or holds (admission policies, alert rules, dashboard), `chart-check`
+# fails when that copy is stale or not committed, `chart-test` renders the chart and compares it
+# with `kustomize build` of config/. helm and promtool are built from pinned modules into ./bin
+# (Prometheus v3.16.0 is the Go module version v0.316.0; built without the cloud service-discovery
+# plugins, which promtool's rule tests do not use).
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+PROMTOOL_VERSION ?= v0.316.0
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMTOOL_VERSION)
+
+.PHONY: chart-sync
+chart-sync: manifests ## Copy config/'s CRDs, RBAC rules, admission policies, alert rules and dashboard into the Helm chart.
+	go run ./hack/chartgen sync
+
+.PHONY: chart-check
+chart-check: manifests ## Fail when the Helm chart's copies of config/ are stale or not committed (runs chart-sync).
+	hack/chart-check.sh
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## helm lint --strict the chart, with its default values and each charts/auth0-operator/ci/*-values.yaml.
+	$(HELM) lint --strict charts/auth0-operator
+	@for f in charts/auth0-operator/ci/*-values.yaml; do echo "$(HELM) lint --strict charts/auth0-operator -f $$f"; \
+	  $(HELM) lint --strict charts/auth0-operator -f "$$f" || exit 1; done
+
+.PHONY: chart-test
+chart-test: $(HELM) $(KUSTOMIZE) ## Render the chart (default, namespaced, monitoring, renamed) and compare it with kustomize build of config/.
+	go run ./hack/chartgen compare --helm $(HELM) --kustomize $(KUSTOMIZE)
+
+.PHONY: prometheus-test
+prometheus-test: $(PROMTOOL) ## promtool check and unit-test the alert rules, check the dashboard's queries and metric names.
+	PROMTOOL=$(PROMTOOL) hack/promtool-test.sh
+
+$(HELM): | $(LOCALBIN)
+	hack/helm-tools.sh helm $(HELM_VERSION) $@
+
+$(PROMTOOL): | $(LOCALBIN)
+	hack/helm-tools.sh promtool $(PROMTOOL_VERSION) $@

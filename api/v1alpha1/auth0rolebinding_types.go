@@ -66,23 +66,27 @@ type Auth0RoleBindingSpec struct {
 	// +optional
 	TenantRef *TenantReference `json:"tenantRef,omitempty"`
 
-	// Roles granted to every subject.
+	// Roles granted to every subject, each named once.
 	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="each role is named once"
 	// +listType=atomic
 	// +kubebuilder:default={}
 	// +optional
 	Roles []RoleReference `json:"roles"`
 
-	// Permissions granted directly to every subject.
+	// Permissions granted directly to every subject, each named once.
 	// +kubebuilder:validation:MaxItems=100
-	// +listType=atomic
+	// +listType=map
+	// +listMapKey=resourceServerIdentifier
+	// +listMapKey=name
 	// +kubebuilder:default={}
 	// +optional
 	Permissions []PermissionReference `json:"permissions"`
 
-	// Subjects receive the roles and permissions.
+	// Subjects receive the roles and permissions, each named once.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="each subject is named once"
 	// +listType=atomic
 	Subjects []Subject `json:"subjects"`
 
@@ -123,6 +127,17 @@ type SubjectStatus struct {
 	// +listType=set
 	// +optional
 	ExternalPermissions []string `json:"externalPermissions,omitempty"`
+	// PendingRoles are ids of roles the binding decided to add to this user and recorded before
+	// calling Auth0 (write ahead). Found in Auth0 on a later pass, they are the binding's own,
+	// not external, even if the answer to the write was lost.
+	// +listType=set
+	// +optional
+	PendingRoles []string `json:"pendingRoles,omitempty"`
+	// PendingPermissions are permissions, as `<resourceServerIdentifier> <permission>`, the
+	// binding recorded before adding them (write ahead), like pendingRoles.
+	// +listType=set
+	// +optional
+	PendingPermissions []string `json:"pendingPermissions,omitempty"`
 	// Message says why the subject is not (fully) applied.
 	// +optional
 	Message string `json:"message,omitempty"`
@@ -135,10 +150,17 @@ type Auth0RoleBindingStatus struct {
 	// +listType=atomic
 	// +optional
 	Subjects []SubjectStatus `json:"subjects,omitempty"`
-	// SubjectCount is the number of subjects resolved to an Auth0 user, for the printer column.
+	// Tenant is the tenant domain this binding last reached with its own credentials (a token
+	// for that domain with that client worked). Empty until then. Only a binding whose tenant is
+	// verified, and that is neither denied nor stalled, keeps grants alive for the other bindings
+	// of that tenant.
+	// +optional
+	Tenant string `json:"tenant,omitempty"`
+	// SubjectCount is the number of distinct Auth0 users the subjects resolved to, for the
+	// printer column.
 	// +optional
 	SubjectCount int `json:"subjectCount,omitempty"`
-	// RoleCount is the number of roles resolved, for the printer column.
+	// RoleCount is the number of distinct roles resolved, for the printer column.
 	// +optional
 	RoleCount int `json:"roleCount,omitempty"`
 }

@@ -151,6 +151,10 @@ type PasswordStatus struct {
 	SecretResourceVersion string `json:"secretResourceVersion"`
 	// Key is the Secret key the password was read from.
 	Key string `json:"key"`
+	// Unmanaged says why the password is not managed at the moment (its Secret or key is gone);
+	// everything else keeps reconciling, and the password is managed again once it returns.
+	// +optional
+	Unmanaged string `json:"unmanaged,omitempty"`
 }
 
 // Auth0UserStatus is what the operator last observed and did.
@@ -169,6 +173,27 @@ type Auth0UserStatus struct {
 	// +listType=set
 	// +optional
 	ManagedAppMetadataKeys []string `json:"managedAppMetadataKeys,omitempty"`
+	// FoundUserMetadataKeys are user_metadata keys the spec declares whose value the operator
+	// found already in place (adoption, export) and never wrote: when they leave the spec they
+	// are released, not deleted.
+	// +listType=set
+	// +optional
+	FoundUserMetadataKeys []string `json:"foundUserMetadataKeys,omitempty"`
+	// FoundAppMetadataKeys are the same for app_metadata.
+	// +listType=set
+	// +optional
+	FoundAppMetadataKeys []string `json:"foundAppMetadataKeys,omitempty"`
+
+	// CreateAttempted is recorded before the first create is sent: a user carrying this object's
+	// owner marker may exist even without a userID (the answer was lost). An object that never
+	// attempted a create has nothing in Auth0 to delete.
+	// +optional
+	CreateAttempted bool `json:"createAttempted,omitempty"`
+
+	// TenantDomain is the tenant the user lives in. A tenant Secret that later names another
+	// domain stalls the object (TenantChanged) instead of creating the user again there.
+	// +optional
+	TenantDomain string `json:"tenantDomain,omitempty"`
 
 	// Password records which Secret version the password was last sent from.
 	// +optional

@@ -396,6 +396,16 @@ func (in *Auth0UserStatus) DeepCopyInto(out *Auth0UserStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.FoundUserMetadataKeys != nil {
+		in, out := &in.FoundUserMetadataKeys, &out.FoundUserMetadataKeys
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
+	if in.FoundAppMetadataKeys != nil {
+		in, out := &in.FoundAppMetadataKeys, &out.FoundAppMetadataKeys
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Password != nil {
 		in, out := &in.Password, &out.Password
 		*out = new(PasswordStatus)
@@ -577,6 +587,16 @@ func (in *SubjectStatus) DeepCopyInto(out *SubjectStatus) {
 	}
 	if in.ExternalPermissions != nil {
 		in, out := &in.ExternalPermissions, &out.ExternalPermissions
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
+	if in.PendingRoles != nil {
+		in, out := &in.PendingRoles, &out.PendingRoles
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
+	if in.PendingPermissions != nil {
+		in, out := &in.PendingPermissions, &out.PendingPermissions
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}

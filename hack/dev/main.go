@@ -346,7 +346,7 @@ func verifyTenant(ctx context.Context, k8s client.Client, tenant *emulator.Emula
 			}
 		}
 		app, _ := remote["app_metadata"].(map[string]any)
-		if app["usersync_owner"] != "dev/"+namespace+"/"+u.Name {
+		if app["usersync_owner"] != "dev/"+namespace+"/"+u.Name+"/"+string(u.UID) {
 			return fmt.Errorf("user %s: owner marker is %v", u.Name, app["usersync_owner"])
 		}
 	}

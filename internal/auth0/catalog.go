@@ -88,15 +88,18 @@ type scopeSet struct {
 // ended is not handed to the others as their failure; the next waiter reads instead.
 type flight[T any] struct {
 	slot chan struct{}
-	// done counts the reads completed (guarded by Catalog.mu); val and err are the last one's
-	// outcome, handed to the callers that waited for it.
-	done uint64
-	val  T
-	err  error
+	// started counts the reads begun (guarded by Catalog.mu); val and err are the outcome of
+	// the last one shared, which was the valFrom-th begun, handed to the callers that missed
+	// before it began.
+	started uint64
+	valFrom uint64
+	val     T
+	err     error
 }
 
-// share returns the outcome of a read of f completed after the caller saw f.done == seen, or
-// else runs read itself, while the others wait. keep stores a successful value, under c.mu, and
+// share returns the outcome of a read of f begun after the caller missed (when f.started was
+// seen), or else runs read itself, while the others wait: a read already under way when the caller
+// missed may predate what it looks for (a role created meanwhile). keep stores a successful value, under c.mu, and
 // says whether it is still current; one that is not is returned to its reader but not shared.
 func share[T any](ctx context.Context, c *Catalog, f *flight[T], seen uint64, read func(context.Context) (T, error), keep func(T) bool) (T, error) {
 	var zero T
@@ -113,12 +116,14 @@ func share[T any](ctx context.Context, c *Catalog, f *flight[T], seen uint64, re
 	}
 	defer func() { <-slot }()
 	c.mu.Lock()
-	if f.done != seen {
-		// A read finished while this caller waited: it is at least as recent as the miss.
+	if f.valFrom > seen {
+		// A read begun after this caller's miss finished while it waited.
 		val, err := f.val, f.err
 		c.mu.Unlock()
 		return val, err
 	}
+	f.started++
+	mine := f.started
 	c.mu.Unlock()
 	val, err := read(ctx)
 	if err != nil && ctx.Err() != nil {
@@ -127,8 +132,7 @@ func share[T any](ctx context.Context, c *Catalog, f *flight[T], seen uint64, re
 	}
 	c.mu.Lock()
 	if err != nil || keep(val) {
-		f.done++
-		f.val, f.err = val, err
+		f.valFrom, f.val, f.err = mine, val, err
 	}
 	c.mu.Unlock()
 	return val, err
@@ -164,7 +168,7 @@ func (c *Catalog) RoleID(ctx context.Context, client Client, name, id string) (s
 		c.mu.Unlock()
 		return "", nil
 	}
-	seen := t.roleFlight.done
+	seen := t.roleFlight.started
 	c.mu.Unlock()
 
 	var epoch uint64
@@ -255,7 +259,7 @@ func (c *Catalog) PermissionExists(ctx context.Context, client Client, api, name
 		c.mu.Unlock()
 		return false, nil
 	}
-	seen := a.flight.done
+	seen := a.flight.started
 	c.mu.Unlock()
 
 	set, err := share(ctx, c, &a.flight, seen, func(ctx context.Context) (*scopeSet, error) {

@@ -129,6 +129,12 @@ type UserUpdate struct {
 	AppMetadata  map[string]any
 }
 
+// IsEmpty reports whether the update changes nothing (the connection alone changes nothing).
+func (u UserUpdate) IsEmpty() bool {
+	return u.Profile == (Profile{}) && u.VerifyEmail == nil && u.Password == nil &&
+		len(u.UserMetadata) == 0 && len(u.AppMetadata) == 0
+}
+
 // Role is an Auth0 role.
 type Role struct {
 	ID          string

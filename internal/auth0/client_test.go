@@ -100,8 +100,12 @@ func TestClientAgainstTheEmulator(t *testing.T) {
 		t.Errorf("GetUsers found %d users in %d calls, want 120 in 3", len(got), calls(e, "GET /api/v2/users"))
 	}
 
-	if found, err := c.UsersByEmail(ctx, "A@example.com"); err != nil || len(found) != 1 {
+	if found, err := c.UsersByEmail(ctx, "a@example.com"); err != nil || len(found) != 1 {
 		t.Errorf("UsersByEmail = %v, %v", found, err)
+	}
+	// Exact and case-sensitive, as in Auth0: database emails are stored lower-cased.
+	if found, err := c.UsersByEmail(ctx, "A@example.com"); err != nil || len(found) != 0 {
+		t.Errorf("UsersByEmail with another case = %v, %v", found, err)
 	}
 	if found, err := c.SearchUsers(ctx, "email:u1*", 5); err != nil || len(found) != 5 {
 		t.Errorf("SearchUsers = %d, %v", len(found), err)

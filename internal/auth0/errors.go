@@ -3,6 +3,7 @@ package auth0
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 )
 
@@ -50,4 +51,17 @@ func IsRetryable(err error) bool {
 	}
 	// Transport errors (connection refused or reset, timeouts, a lost response) are retryable.
 	return true
+}
+
+// NeverApplied reports whether a failed write certainly did not reach Auth0: Auth0 answered it
+// with a refusal (4xx: nothing was written), or it was never sent (the token request was refused,
+// or the connection could not be opened). A 5xx, a timeout or a dropped connection may have
+// followed a committed write, so they are not: whoever sent it must assume it took effect.
+func NeverApplied(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.StatusCode >= 400 && e.StatusCode < 500
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -137,5 +139,32 @@ func TestFakeAnswersNotImplemented(t *testing.T) {
 	f.GetUserFunc = func(context.Context, string) (*User, error) { return &User{ID: "x"}, nil }
 	if u, err := f.GetUser(context.Background(), "x"); err != nil || u.ID != "x" {
 		t.Errorf("GetUser = %v, %v", u, err)
+	}
+}
+
+func TestNeverApplied(t *testing.T) {
+	for name, c := range map[string]struct {
+		err  error
+		want bool
+	}{
+		"Auth0 refused the request":                {fmt.Errorf("cannot create user: %w", &Error{StatusCode: 400}), true},
+		"throttled":                                {&Error{StatusCode: 429}, true},
+		"a server error may follow a commit":       {&Error{StatusCode: 503}, false},
+		"a dropped connection may follow a commit": {io.ErrUnexpectedEOF, false},
+		"a timeout may follow a commit":            {context.DeadlineExceeded, false},
+		"a connection never opened":                {&net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+	} {
+		if got := NeverApplied(c.err); got != c.want {
+			t.Errorf("%s: NeverApplied = %v, want %v", name, got, c.want)
+		}
+	}
+	// Through the real client: a tenant nobody listens on.
+	c, err := NewProvider(ProviderOptions{}).ClientFor(context.Background(), Tenant{Domain: "http://127.0.0.1:1", ClientID: "id", ClientSecret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateUser(context.Background(), UserCreate{Connection: "db", Profile: Profile{Email: "a@x.io"}})
+	if err == nil || !NeverApplied(err) {
+		t.Fatalf("a create to an unreachable tenant: %v, NeverApplied = %v", err, NeverApplied(err))
 	}
 }

@@ -31,6 +31,10 @@ const (
 	ReasonSubjectsPending   = "SubjectsPending"
 	ReasonInvalidSpec       = "InvalidSpec"
 	ReasonPolicyDenied      = "PolicyDenied"
+	// ReasonTenantChanged: the tenant Secret names another domain than the one the user lives in.
+	ReasonTenantChanged = "TenantChanged"
+	// ReasonDeletionBlocked: deleting what the object made in Auth0 cannot proceed yet.
+	ReasonDeletionBlocked = "DeletionBlocked"
 )
 
 // Ready marks the object ready and drops Reconciling and Stalled.

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,8 +19,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/controller"
+	"github.com/usersync/auth0-operator/internal/testenv"
 	"github.com/usersync/auth0-operator/internal/userdiff"
 )
 
@@ -107,3 +112,51 @@ func jsonMap(m map[string]any) map[string]apiextensionsv1.JSON {
 	}
 	return out
 }
+
+var _ = Describe("Secret policy", func() {
+	// config/admission/secret_policy.yaml, bound to a stand-in for the operator's service account.
+	It("lets the operator change nothing on a Secret but its own finalizer", func() {
+		const operator = "auth0-operator-under-test"
+		raw, err := os.ReadFile(filepath.Join(testenv.Root(), "config", "admission", "secret_policy.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		raw = bytes.ReplaceAll(raw, []byte("system:serviceaccount:auth0-operator-system:auth0-operator-controller-manager"), []byte(operator))
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+		for {
+			obj := &unstructured.Unstructured{}
+			if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
+				break
+			}
+			Expect(err).NotTo(HaveOccurred())
+			Expect(k8s.Create(ctx, obj)).To(Succeed())
+		}
+		user, err := testEnv.AddUser(envtest.User{Name: operator, Groups: []string{"system:masters"}}, nil)
+		Expect(err).NotTo(HaveOccurred())
+		as, err := client.New(user.Config(), client.Options{Scheme: k8s.Scheme()})
+		Expect(err).NotTo(HaveOccurred())
+
+		ns := newNamespace()
+		secret := tenantSecret(ns, "tenant", testClientID, testClientSecret)
+		Expect(k8s.Create(ctx, secret)).To(Succeed())
+		change := func(mutate func(*corev1.Secret)) error {
+			cur := &corev1.Secret{}
+			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), cur)).To(Succeed())
+			base := cur.DeepCopy()
+			mutate(cur)
+			return as.Patch(ctx, cur, client.MergeFrom(base))
+		}
+		attempt := 0 // each attempt writes a new value: one that changes nothing is not refused
+		Eventually(func() error {
+			attempt++
+			return change(func(s *corev1.Secret) { s.Data["clientSecret"] = []byte(fmt.Sprintf("stolen-%d", attempt)) })
+		}).WithTimeout(30*time.Second).Should(MatchError(ContainSubstring("may change nothing on a Secret but its own finalizer")), "the policy is never enforced")
+		Expect(change(func(s *corev1.Secret) { s.Labels = map[string]string{"a": "b"} })).NotTo(Succeed())
+		Expect(change(func(s *corev1.Secret) { s.Finalizers = append(s.Finalizers, "example.com/other") })).NotTo(Succeed())
+		Expect(change(func(s *corev1.Secret) { s.Finalizers = append(s.Finalizers, controller.TenantSecretFinalizer) })).To(Succeed())
+		Expect(change(func(s *corev1.Secret) { s.Finalizers = nil })).To(Succeed())
+		// Anyone else is not concerned.
+		cur := &corev1.Secret{}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), cur)).To(Succeed())
+		cur.Labels = map[string]string{"team": "a"}
+		Expect(k8s.Update(ctx, cur)).To(Succeed())
+	})
+})

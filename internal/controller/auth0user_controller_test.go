@@ -75,7 +75,7 @@ var _ = Describe("Auth0User", func() {
 		Expect(remote["name"]).To(Equal("Alice Liddell"))
 		Expect(remote["user_metadata"]).To(Equal(map[string]any{"team": "platform"}))
 		Expect(remote["app_metadata"]).To(HaveKeyWithValue("plan", map[string]any{"tier": "pro", "seats": float64(5)}))
-		Expect(remote["app_metadata"]).To(HaveKeyWithValue("usersync_owner", "envtest/"+ns+"/alice"))
+		Expect(remote["app_metadata"]).To(HaveKeyWithValue("usersync_owner", "envtest/"+ns+"/alice/"+string(readyUser(u).UID)))
 		Expect(emuPasswordIs(got.Status.UserID, testPassword)).To(BeTrue())
 
 		statusJSON, err := json.Marshal(got.Status)
@@ -174,7 +174,7 @@ var _ = Describe("Auth0User", func() {
 		got := stalledUser(second, conditions.ReasonOwnedElsewhere)
 		Expect(condition(got.Status.Conditions, v1alpha1.ConditionStalled).Message).To(ContainSubstring(ns + "/frank"))
 		Expect(got.Status.UserID).To(BeEmpty())
-		Expect(emuUser(id)["app_metadata"]).To(HaveKeyWithValue("usersync_owner", "envtest/"+ns+"/frank"))
+		Expect(emuUser(id)["app_metadata"]).To(HaveKeyWithValue("usersync_owner", "envtest/"+ns+"/frank/"+string(readyUser(first).UID)))
 	})
 
 	It("adopts a pre-existing user only when asked", func() {

@@ -113,3 +113,10 @@ func isKubernetesError(err error) bool {
 	var status apierrors.APIStatus
 	return errors.As(err, &status)
 }
+
+// KubernetesError marks the failure of a call to the API server, whether it answered with an
+// error or the connection failed (which carries no API status), so that Classify reports it as
+// KubernetesUnavailable rather than as Auth0's.
+func KubernetesError(format string, args ...any) error {
+	return &TransientError{Reason: conditions.ReasonKubernetesUnavailable, Err: fmt.Errorf(format, args...)}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
 	"github.com/usersync/auth0-operator/internal/userdiff"
 )
@@ -81,8 +84,17 @@ func ControllerOptions(workers int) controller.Options {
 
 // UsersWithEmail looks users up by email (users-by-email is immediately consistent, unlike
 // search) and keeps those of the connection; an empty connection keeps them all.
+//
+// users-by-email is an exact, case-sensitive match, and Auth0 stores the emails of database
+// connections lower-cased: the email is looked up lower-cased first and, only when that finds
+// nobody and the email has capitals, as written (a social or enterprise connection keeps the
+// email as the identity provider gives it).
 func UsersWithEmail(ctx context.Context, c auth0.Client, email, connection string) ([]*auth0.User, error) {
-	found, err := c.UsersByEmail(ctx, email)
+	lower := strings.ToLower(email)
+	found, err := c.UsersByEmail(ctx, lower)
+	if err == nil && len(found) == 0 && lower != email {
+		found, err = c.UsersByEmail(ctx, email)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot look up users by email: %w", err)
 	}
@@ -106,4 +118,13 @@ func ResyncOf(spec *metav1.Duration, fallback time.Duration) time.Duration {
 // Jitter spreads resyncs over +0..10% so that objects created together do not observe together.
 func Jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+}
+
+// SpecApplied reports whether the object's current spec was applied by a successful pass: Ready
+// for this generation. observedGeneration alone does not say it, since a stall is observed too;
+// a difference found after a stall, or a transient failure, is the spec still being applied, not
+// drift.
+func SpecApplied(obj Object) bool {
+	ready := meta.FindStatusCondition(obj.GetReconcileStatus().Conditions, v1alpha1.ConditionReady)
+	return ready != nil && ready.Status == metav1.ConditionTrue && ready.ObservedGeneration == obj.GetGeneration()
 }

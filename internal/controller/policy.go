@@ -3,8 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -43,11 +43,11 @@ func (p *TenancyPolicies) For(ctx context.Context, namespace string) (policy.Eff
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
 	if err := p.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
-		return policy.Effective{}, fmt.Errorf("cannot get namespace %s: %w", namespace, err)
+		return policy.Effective{}, KubernetesError("cannot get namespace %s: %w", namespace, err)
 	}
 	var list v1alpha1.Auth0TenancyPolicyList
 	if err := p.Reader.List(ctx, &list); err != nil {
-		return policy.Effective{}, fmt.Errorf("cannot list Auth0TenancyPolicies: %w", err)
+		return policy.Effective{}, KubernetesError("cannot list Auth0TenancyPolicies: %w", err)
 	}
 	return policy.For(namespace, ns.Labels, list.Items, p.Required), nil
 }
@@ -113,7 +113,12 @@ func policyEvents(c client.Reader, newList func() client.ObjectList) handler.Eve
 // requestsIn lists the objects of a kind in a namespace ("" for all) as reconcile requests.
 func requestsIn(ctx context.Context, c client.Reader, list client.ObjectList, namespace string) []reconcile.Request {
 	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		log.FromContext(ctx).Error(err, "cannot list objects to re-check against the tenancy policy")
+		// A namespaced install caches only its namespaces, yet sees every Namespace: one it does
+		// not watch holds nothing of its. controller-runtime's multi-namespace cache says so
+		// with an untyped error.
+		if !strings.Contains(err.Error(), "unknown namespace for the cache") {
+			log.FromContext(ctx).Error(err, "cannot list objects to re-check against the tenancy policy", "namespace", namespace)
+		}
 		return nil
 	}
 	var reqs []reconcile.Request

@@ -6,7 +6,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,13 +67,19 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result
 		return ctrl.Result{}, err
 	}
 	before := obj.DeepCopyObject().(T)
+	released := false // the object was let go: nothing is left to patch
 	defer func() {
+		if released {
+			return
+		}
 		if err := patchStatus(ctx, r.Client, before, obj); err != nil {
 			retErr = kerrors.NewAggregate([]error{retErr, err})
 		}
 	}()
 	if !obj.GetDeletionTimestamp().IsZero() {
-		return r.delete(ctx, obj)
+		result, err := r.delete(ctx, obj)
+		released = err == nil && !controllerutil.ContainsFinalizer(obj, Finalizer)
+		return result, err
 	}
 	return r.summarize(ctx, obj, r.Kind.Reconcile(ctx, obj))
 }
@@ -140,7 +145,8 @@ func (r *Reconciler[T]) delete(ctx context.Context, obj T) (ctrl.Result, error) 
 func patchStatus[T Object](ctx context.Context, c client.Client, before, after T) error {
 	cur := after.GetReconcileStatus()
 	cur.LastSyncTime = before.GetReconcileStatus().LastSyncTime
-	// The phases change nothing but the status, so comparing the objects compares the statuses.
+	// The phases change nothing but the status (the finalizer is added before before is taken,
+	// and removed only when nothing is patched), so comparing the objects compares the statuses.
 	if equality.Semantic.DeepEqual(before, after) {
 		return nil
 	}
@@ -149,7 +155,7 @@ func patchStatus[T Object](ctx context.Context, c client.Client, before, after T
 		cur.LastSyncTime = &now
 	}
 	if err := c.Status().Patch(ctx, after, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
-		return &TransientError{Reason: conditions.ReasonKubernetesUnavailable, Err: fmt.Errorf("cannot patch status: %w", err)}
+		return KubernetesError("cannot patch status: %w", err)
 	}
 	return nil
 }

@@ -44,6 +44,9 @@ type TenantResolver struct {
 	Provider ClientProvider
 	// Default names the default tenant's Secret; empty Name means there is no default tenant.
 	Default types.NamespacedName
+	// Writer puts TenantSecretFinalizer on tenant Secrets (see ClientFor); nil: it is not put
+	// (unit tests with a fake client).
+	Writer client.Writer
 
 	mu sync.Mutex
 	// resolved are the clients made from each tenant Secret, by the version they came from.
@@ -73,13 +76,18 @@ func (t *TenantResolver) SecretVersion(ctx context.Context, key types.Namespaced
 
 func versionOf(o metav1.Object) string { return string(o.GetUID()) + "/" + o.GetResourceVersion() }
 
-// ClientFor resolves the tenant of an object in namespace ns.
+// ClientFor resolves the tenant of an object in namespace ns. Before the client is handed out,
+// the tenant Secret carries TenantSecretFinalizer (tenantsecret.go): credentials outlive the
+// objects that may still need them to clean up in Auth0.
 func (t *TenantResolver) ClientFor(ctx context.Context, ns string, ref *v1alpha1.TenantReference) (auth0.Client, error) {
 	key := t.Default
 	if ref != nil {
 		key = types.NamespacedName{Namespace: ns, Name: ref.SecretName}
 	} else if key.Name == "" {
 		return nil, Stalled(conditions.ReasonTenantUnavailable, "spec.tenantRef is empty and the operator has no default tenant (--default-tenant-secret)")
+	}
+	if err := t.hold(ctx, key); err != nil {
+		return nil, err
 	}
 	if v := t.SecretVersion(ctx, key); v != "" {
 		t.mu.Lock()
@@ -94,7 +102,7 @@ func (t *TenantResolver) ClientFor(ctx context.Context, ns string, ref *v1alpha1
 		if apierrors.IsNotFound(err) {
 			return nil, Stalled(conditions.ReasonTenantUnavailable, "tenant Secret %s not found", key)
 		}
-		return nil, fmt.Errorf("cannot get tenant Secret %s: %w", key, err)
+		return nil, KubernetesError("cannot get tenant Secret %s: %w", key, err)
 	}
 	tenant := auth0.Tenant{
 		Domain:       string(secret.Data[TenantKeyDomain]),
@@ -120,6 +128,7 @@ func (t *TenantResolver) ClientFor(ctx context.Context, ns string, ref *v1alpha1
 		t.resolved = map[types.NamespacedName]resolvedTenant{}
 	}
 	t.resolved[key] = resolvedTenant{version: versionOf(&secret), client: c}
+	t.rememberDomain(key, &secret)
 	t.mu.Unlock()
 	return c, nil
 }
@@ -162,16 +171,21 @@ func (t *TenantResolver) Domain(ctx context.Context, ns string, ref *v1alpha1.Te
 	}
 	var secret corev1.Secret
 	if err := t.Reader.Get(ctx, key, &secret); err != nil {
-		return "", fmt.Errorf("cannot get tenant Secret %s: %w", key, err)
+		return "", KubernetesError("cannot get tenant Secret %s: %w", key, err)
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rememberDomain(key, &secret), nil
+}
+
+// rememberDomain records the domain a tenant Secret names, normalised; t.mu is held.
+func (t *TenantResolver) rememberDomain(key types.NamespacedName, secret *corev1.Secret) string {
 	domain := strings.ToLower(strings.TrimSpace(string(secret.Data[TenantKeyDomain])))
 	domain = strings.TrimPrefix(strings.TrimPrefix(domain, "https://"), "http://")
 	domain = strings.TrimSuffix(domain, "/")
-	t.mu.Lock()
 	if t.domains == nil {
 		t.domains = map[types.NamespacedName]domainEntry{}
 	}
-	t.domains[key] = domainEntry{domain: domain, version: versionOf(&secret), at: time.Now()}
-	t.mu.Unlock()
-	return domain, nil
+	t.domains[key] = domainEntry{domain: domain, version: versionOf(secret), at: time.Now()}
+	return domain
 }

@@ -10,22 +10,24 @@ var universe = []Grant{Role("rol_admin"), Role("rol_viewer"), Role("rol_billing"
 	Permission("https://api.example.com", "read:x"), Permission("https://api.example.com", "write:x"), Permission("https://other.example.com", "admin")}
 
 // decodeInput gives grant i the roles set in byte i of data: 1 desired, 2 observed, 4 applied,
-// 8 external, 16 held by others, 32 applied by others. The status this binding keeps never
-// records a grant both as applied and as external (PlanUser's output keeps them apart), and
-// what others applied they hold, so inputs contradicting that are normalised.
+// 8 external, 16 held by others, 32 applied by others, 64 pending (written ahead by this
+// binding). The status this binding keeps never records a grant both as applied and as external
+// (PlanUser's output keeps them apart), nor as pending and external (a grant is pending only
+// when Auth0 lacked it), and what others applied they hold, so inputs contradicting that are
+// normalised.
 func decodeInput(data []byte, reportOnly bool) Input {
-	in := Input{Desired: Set{}, Observed: Set{}, Applied: Set{}, External: Set{}, HeldByOthers: Set{}, AppliedByOthers: Set{}, ReportOnly: reportOnly}
+	in := Input{Desired: Set{}, Observed: Set{}, Applied: Set{}, External: Set{}, HeldByOthers: Set{}, AppliedByOthers: Set{}, Pending: Set{}, ReportOnly: reportOnly}
 	for i, g := range universe {
 		if i >= len(data) {
 			break
 		}
 		b := data[i]
-		for bit, s := range []Set{in.Desired, in.Observed, in.Applied, in.External, in.HeldByOthers, in.AppliedByOthers} {
+		for bit, s := range []Set{in.Desired, in.Observed, in.Applied, in.External, in.HeldByOthers, in.AppliedByOthers, in.Pending} {
 			if b&(1<<bit) != 0 {
 				s[g] = true
 			}
 		}
-		if in.Applied[g] {
+		if in.Applied[g] || in.Pending[g] {
 			delete(in.External, g)
 		}
 		if in.AppliedByOthers[g] {
@@ -40,6 +42,7 @@ func decodeInput(data []byte, reportOnly bool) Input {
 func FuzzPlanUser(f *testing.F) {
 	f.Add([]byte{1 | 4, 1 | 2 | 4, 2 | 4, 2 | 4 | 16, 1 | 2, 1 | 2 | 16 | 32}, false)
 	f.Add([]byte{1 | 4, 1 | 8, 1, 2 | 8, 4 | 8, 1 | 2 | 16}, true)
+	f.Add([]byte{1 | 2 | 64, 2 | 64, 1 | 64, 2 | 16 | 64, 1 | 2 | 4 | 64, 2}, false)
 	f.Add([]byte{}, false)
 	f.Fuzz(func(t *testing.T, data []byte, reportOnly bool) {
 		in := decodeInput(data, reportOnly)
@@ -57,8 +60,8 @@ func FuzzPlanUser(f *testing.F) {
 		}
 		for _, g := range p.Remove {
 			switch {
-			case !in.Applied[g]:
-				t.Errorf("removes %q, which this binding never applied", g)
+			case !in.Applied[g] && !in.Pending[g]:
+				t.Errorf("removes %q, which this binding never applied nor recorded as pending", g)
 			case in.External[g], in.HeldByOthers[g]:
 				t.Errorf("removes %q, which is external or held by another binding", g)
 			case in.Desired[g], !in.Observed[g]:
@@ -69,7 +72,7 @@ func FuzzPlanUser(f *testing.F) {
 
 		var drift []Grant // the doc's definition, re-derived
 		for _, g := range in.Desired.Sorted() {
-			if (in.Applied[g] || in.External[g]) && !in.Observed[g] {
+			if (in.Applied[g] || in.External[g]) && !in.Pending[g] && !in.Observed[g] {
 				drift = append(drift, g)
 			}
 		}
@@ -88,12 +91,12 @@ func FuzzPlanUser(f *testing.F) {
 		// A grant counts as applied only if the operator made it: were one made outside the
 		// operator counted so, dropping it from the spec later would revoke it.
 		for _, g := range p.Applied {
-			if !slices.Contains(p.Add, g) && !in.Applied[g] && !in.AppliedByOthers[g] {
+			if !slices.Contains(p.Add, g) && !in.Applied[g] && !in.Pending[g] && !in.AppliedByOthers[g] {
 				t.Errorf("%q is recorded as applied, but no binding applied it", g)
 			}
 		}
 		for _, g := range p.External {
-			if !in.External[g] && (!in.Observed[g] || in.Applied[g] || in.AppliedByOthers[g]) {
+			if !in.External[g] && (!in.Observed[g] || in.Applied[g] || in.Pending[g] || in.AppliedByOthers[g]) {
 				t.Errorf("%q is recorded as external, but it is not a grant found outside the operator", g)
 			}
 		}
@@ -116,14 +119,16 @@ func FuzzPlanUser(f *testing.F) {
 			t.Errorf("second pass records %+v, first %+v", next, p)
 		}
 
-		// Release: exactly what this binding applied and no other binding holds.
+		// Release: exactly what this binding applied or recorded as pending and no other binding
+		// holds.
 		var release []Grant
-		for _, g := range in.Applied.Sorted() {
+		mine := Union(in.Applied, in.Pending)
+		for _, g := range mine.Sorted() {
 			if !in.HeldByOthers[g] {
 				release = append(release, g)
 			}
 		}
-		if got := Release(in.Applied, in.HeldByOthers); !slices.Equal(got, release) {
+		if got := Release(mine, in.HeldByOthers); !slices.Equal(got, release) {
 			t.Errorf("Release = %v, want %v", got, release)
 		}
 	})

@@ -7,7 +7,11 @@
 //   - a grant this binding never applied is never removed: one made by another binding, and one
 //     made outside the operator, which the binding records as external when it finds the user
 //     already holding it;
-//   - a grant this binding applied (or found external) that Auth0 no longer has is drift.
+//   - a grant this binding applied (or found external) that Auth0 no longer has is drift;
+//   - a grant this binding recorded as pending before adding it (write ahead) is its own when
+//     found in Auth0, whether or not the answer to the write arrived, and is simply added again
+//     (not drift) when it is missing: a grant is external only if it was held before the binding
+//     decided to add it.
 //
 // A grant is a role (by id) or an API permission (resource server identifier and scope).
 package grants
@@ -138,6 +142,10 @@ type Input struct {
 	// External are the grants the binding wants that it found the user already holding from
 	// outside the operator (from its status). They are kept, never revoked.
 	External Set
+	// Pending are the grants this binding recorded, before calling Auth0, that it was about to
+	// add (from its status): the write may have landed with its answer lost. Found in Auth0,
+	// they are this binding's; missing, they are added again without counting as drift.
+	Pending Set
 	// HeldByOthers are the grants other live bindings hold for the user (applied, found
 	// external, or wanted by their spec): this binding never revokes them.
 	HeldByOthers Set
@@ -152,8 +160,8 @@ type Input struct {
 type Plan struct {
 	// Add are desired grants Auth0 lacks.
 	Add []Grant
-	// Remove are grants to revoke: applied by this binding, no longer desired, held by no other
-	// binding, and still present.
+	// Remove are grants to revoke: applied (or pending) by this binding, no longer desired, held
+	// by no other binding, and still present.
 	Remove []Grant
 	// Drifted are grants this binding applied (or found external) and still wants that Auth0
 	// no longer has: removed out of band. Unless ReportOnly, they are also in Add.
@@ -172,7 +180,7 @@ func PlanUser(in Input) Plan {
 	for _, g := range in.Desired.Sorted() {
 		switch {
 		case !in.Observed[g]:
-			drifted := in.Applied[g] || in.External[g]
+			drifted := (in.Applied[g] || in.External[g]) && !in.Pending[g]
 			if drifted {
 				p.Drifted = append(p.Drifted, g)
 			}
@@ -188,7 +196,7 @@ func PlanUser(in Input) Plan {
 			}
 			p.Add = append(p.Add, g)
 			p.Applied = append(p.Applied, g)
-		case in.Applied[g]:
+		case in.Applied[g] || in.Pending[g]:
 			p.Applied = append(p.Applied, g)
 		case in.External[g]:
 			p.External = append(p.External, g)
@@ -200,7 +208,8 @@ func PlanUser(in Input) Plan {
 			p.External = append(p.External, g)
 		}
 	}
-	for _, g := range in.Applied.Sorted() {
+	// What this binding applied, or may have applied (pending), and no longer wants.
+	for _, g := range Union(in.Applied, in.Pending).Sorted() {
 		if in.Desired[g] || in.HeldByOthers[g] || !in.Observed[g] {
 			continue
 		}
@@ -210,7 +219,7 @@ func PlanUser(in Input) Plan {
 }
 
 // Release is the plan for a binding that is going away (or a subject that left it): revoke
-// what it applied unless another binding holds it.
+// what it applied, or recorded as pending, unless another binding holds it.
 func Release(applied, heldByOthers Set) []Grant {
 	var out []Grant
 	for _, g := range applied.Sorted() {

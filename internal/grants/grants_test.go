@@ -97,6 +97,26 @@ func TestPlanUser(t *testing.T) {
 			want: Plan{Add: []Grant{Role("viewer")}, Applied: []Grant{Role("admin"), Role("viewer")}},
 		},
 		{
+			name: "write ahead: a pending grant found in Auth0 is this binding's, not external (the answer to its write was lost)",
+			in:   Input{Desired: NewSet(Role("admin")), Observed: NewSet(Role("admin")), Pending: NewSet(Role("admin"))},
+			want: Plan{Applied: []Grant{Role("admin")}},
+		},
+		{
+			name: "write ahead: a pending grant missing from Auth0 is added again, and is not drift",
+			in:   Input{Desired: NewSet(Role("admin")), Observed: NewSet(), Pending: NewSet(Role("admin")), ReportOnly: true},
+			want: Plan{Add: []Grant{Role("admin")}, Applied: []Grant{Role("admin")}},
+		},
+		{
+			name: "write ahead: a pending grant no longer wanted is revoked when found, as one applied would be",
+			in:   Input{Desired: NewSet(), Observed: NewSet(Role("admin")), Pending: NewSet(Role("admin"))},
+			want: Plan{Remove: []Grant{Role("admin")}},
+		},
+		{
+			name: "write ahead: a pending grant no longer wanted that another binding holds is kept",
+			in:   Input{Desired: NewSet(), Observed: NewSet(Role("admin")), Pending: NewSet(Role("admin")), HeldByOthers: NewSet(Role("admin"))},
+			want: Plan{},
+		},
+		{
 			name: "composition: dropping one grant of two removes only the one no other binding holds",
 			in: Input{Desired: NewSet(), Observed: NewSet(Role("admin"), Role("viewer")), Applied: NewSet(Role("admin"), Role("viewer")),
 				HeldByOthers: NewSet(Role("admin"))},

@@ -60,8 +60,10 @@ type Options struct {
 	SecureMetrics bool
 	// ProbeAddr serves /healthz and /readyz ("" or "0": off).
 	ProbeAddr string
-	// LeaderElection makes replicas take turns.
-	LeaderElection bool
+	// LeaderElection makes replicas take turns; LeaderElectionNamespace holds the lease (default:
+	// the namespace the pod runs in).
+	LeaderElection          bool
+	LeaderElectionNamespace string
 	// SeveralPerProcess lets more than one manager run in one process (the test suites).
 	SeveralPerProcess bool
 }
@@ -98,9 +100,13 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         o.LeaderElection,
 		LeaderElectionID:       LeaderElectionID,
-		Client:                 clientOptions(),
-		Cache:                  cacheOptions(o.WatchNamespaces),
-		Controller:             config.Controller{SkipNameValidation: &o.SeveralPerProcess},
+		// The lease is released when the manager stops, so that a replacement takes over at
+		// once instead of waiting for it to expire. Safe: the manager exits when it stops.
+		LeaderElectionReleaseOnCancel: true,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		Client:                        clientOptions(),
+		Cache:                         cacheOptions(o.WatchNamespaces),
+		Controller:                    config.Controller{SkipNameValidation: &o.SeveralPerProcess},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create manager: %w", err)
@@ -138,7 +144,7 @@ func setup(mgr ctrl.Manager, o Options) error {
 			Observer:          metrics.Observer{},
 		})
 	}
-	tenants := &controller.TenantResolver{Reader: mgr.GetClient(), Metadata: mgr.GetCache(), Provider: o.Provider, Default: o.DefaultTenant}
+	tenants := &controller.TenantResolver{Reader: mgr.GetClient(), Metadata: mgr.GetCache(), Writer: mgr.GetClient(), Provider: o.Provider, Default: o.DefaultTenant}
 	policies := &controller.TenancyPolicies{Reader: mgr.GetClient(), Required: o.RequireTenancyPolicy}
 	recorder := mgr.GetEventRecorder("auth0-operator")
 
@@ -172,6 +178,10 @@ func setup(mgr ctrl.Manager, o Options) error {
 	}
 	if err := bindings.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("cannot set up the Auth0RoleBinding controller: %w", err)
+	}
+	releaser := &controller.TenantSecretReleaser{Client: mgr.GetClient(), Default: o.DefaultTenant}
+	if err := releaser.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("cannot set up the tenant Secret controller: %w", err)
 	}
 	return nil
 }

@@ -55,10 +55,15 @@ func FromSpec(spec v1alpha1.Auth0UserSpec) (Desired, error) {
 	}, nil
 }
 
-// Managed are the metadata keys the operator has written to the user, as recorded in status.
+// Managed are the metadata keys of the spec as status records them: written by the operator
+// (deleted from Auth0 when they leave the spec), or found already in place with the spec's value
+// on adoption or after an export (released, not deleted, when they leave the spec).
 type Managed struct {
 	UserMetadataKeys []string
 	AppMetadataKeys  []string
+	// Found keys were never written by the operator.
+	FoundUserMetadataKeys []string
+	FoundAppMetadataKeys  []string
 }
 
 // Difference is one managed field whose value in Auth0 is not the spec's. Values are rendered
@@ -169,16 +174,33 @@ func sameEmail(want, got string) bool {
 	return strings.EqualFold(want, got) || strings.ToLower(want) == strings.ToLower(got)
 }
 
-// ManagedAfterApply is what status must record once an update built from this spec may have
-// reached Auth0: the spec's keys, plus the previously managed keys if the write might not have
-// completed (so that a key is never forgotten while it may still be in Auth0).
-func ManagedAfterApply(d Desired, previous Managed, applied bool) Managed {
-	next := Managed{UserMetadataKeys: sortedKeys(d.UserMetadata), AppMetadataKeys: sortedKeys(d.AppMetadata)}
-	if !applied {
-		next.UserMetadataKeys = union(next.UserMetadataKeys, previous.UserMetadataKeys)
-		next.AppMetadataKeys = union(next.AppMetadataKeys, previous.AppMetadataKeys)
-	}
+// KeysAfter is what status must record about the spec's metadata keys once an update that
+// writes the keys of writingUser and writingApp (a nil value deletes a key) may have reached
+// Auth0: before it is sent or when its answer was lost (applied false), or after it succeeded.
+// A spec key is written if the operator wrote it before or writes it now, and found otherwise
+// (Auth0 already held the spec's value). Written keys that left the spec stay recorded until an
+// applied update has removed them, so that a key is never forgotten while it may be in Auth0;
+// found keys that left the spec are simply forgotten.
+func KeysAfter(d Desired, previous Managed, writingUser, writingApp map[string]any, applied bool) Managed {
+	var next Managed
+	next.UserMetadataKeys, next.FoundUserMetadataKeys = keysAfter(d.UserMetadata, previous.UserMetadataKeys, writingUser, applied)
+	next.AppMetadataKeys, next.FoundAppMetadataKeys = keysAfter(d.AppMetadata, previous.AppMetadataKeys, writingApp, applied)
 	return next
+}
+
+func keysAfter(desired map[string]any, written []string, writing map[string]any, applied bool) (nextWritten, found []string) {
+	for _, k := range sortedKeys(desired) {
+		v, writes := writing[k]
+		if slices.Contains(written, k) || writes && v != nil {
+			nextWritten = append(nextWritten, k)
+		} else {
+			found = append(found, k)
+		}
+	}
+	if !applied {
+		nextWritten = union(nextWritten, written)
+	}
+	return nextWritten, found
 }
 
 // CreateRequest is the body that creates the desired user, claimed by owner.
@@ -190,7 +212,7 @@ func CreateRequest(d Desired, password string, verifyEmail *bool, owner string) 
 	return auth0.UserCreate{
 		Connection:   d.Connection,
 		Profile:      d.Profile,
-		VerifyEmail:  verifyEmail,
+		VerifyEmail:  copyBool(verifyEmail),
 		Password:     password,
 		UserMetadata: d.UserMetadata,
 		AppMetadata:  app,

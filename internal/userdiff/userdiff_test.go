@@ -129,20 +129,48 @@ func TestCompare(t *testing.T) {
 	}
 }
 
-func TestManagedAfterApply(t *testing.T) {
-	d := Desired{UserMetadata: map[string]any{"b": 1, "a": 1}}
-	prev := Managed{UserMetadataKeys: []string{"old"}, AppMetadataKeys: []string{"x"}}
+func TestKeysAfter(t *testing.T) {
+	d := Desired{UserMetadata: map[string]any{"theme": "dark", "lang": "fr", "team": "sre"}}
 	tests := []struct {
-		name    string
-		applied bool
-		want    Managed
+		name     string
+		previous Managed
+		writing  map[string]any
+		applied  bool
+		want     Managed
 	}{
-		{"after a successful write only the spec's keys are managed", true, Managed{UserMetadataKeys: []string{"a", "b"}, AppMetadataKeys: []string{}}},
-		{"after a write that may have failed the old keys are kept too", false, Managed{UserMetadataKeys: []string{"a", "b", "old"}, AppMetadataKeys: []string{"x"}}},
+		{
+			name:    "a create writes every spec key",
+			writing: d.UserMetadata, applied: true,
+			want: Managed{UserMetadataKeys: []string{"lang", "team", "theme"}},
+		},
+		{
+			name:    "on adoption keys that already matched are found, the ones written are the operator's",
+			writing: map[string]any{"team": "sre"}, applied: true,
+			want: Managed{UserMetadataKeys: []string{"team"}, FoundUserMetadataKeys: []string{"lang", "theme"}},
+		},
+		{
+			name:     "a found key whose value the spec changes becomes written",
+			previous: Managed{FoundUserMetadataKeys: []string{"lang", "team", "theme"}},
+			writing:  map[string]any{"theme": "dark"}, applied: true,
+			want: Managed{UserMetadataKeys: []string{"theme"}, FoundUserMetadataKeys: []string{"lang", "team"}},
+		},
+		{
+			name:     "a found key that left the spec is forgotten, a written one is dropped once deleted",
+			previous: Managed{UserMetadataKeys: []string{"gone", "team"}, FoundUserMetadataKeys: []string{"left", "theme"}},
+			writing:  map[string]any{"gone": nil}, applied: true,
+			want: Managed{UserMetadataKeys: []string{"team"}, FoundUserMetadataKeys: []string{"lang", "theme"}},
+		},
+		{
+			name:     "before the write, or with its answer lost, written keys that left the spec are kept",
+			previous: Managed{UserMetadataKeys: []string{"gone", "team"}},
+			writing:  map[string]any{"gone": nil, "lang": "fr"}, applied: false,
+			want: Managed{UserMetadataKeys: []string{"gone", "lang", "team"}, FoundUserMetadataKeys: []string{"theme"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ManagedAfterApply(d, prev, tt.applied); !reflect.DeepEqual(got, tt.want) {
+			got := KeysAfter(d, tt.previous, tt.writing, nil, tt.applied)
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
 		})

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
-	"strings"
 )
 
 // In-process access to the tenant, for tests: it acts as an administrator or an application
@@ -49,12 +48,13 @@ func (e *Emulator) User(id string) map[string]any {
 	return u.view(nil, true)
 }
 
-// UsersByEmail returns the users with an email, as the API would.
+// UsersByEmail returns the users with an email, as GET /api/v2/users-by-email would: an exact,
+// case-sensitive match against the stored emails, which are lower-cased for database users.
 func (e *Emulator) UsersByEmail(email string) []map[string]any {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []map[string]any
-	for _, id := range e.st.byEmail[strings.ToLower(email)] {
+	for _, id := range e.st.emailIDs(email) {
 		out = append(out, e.st.users[id].view(nil, true))
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -67,9 +68,21 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "unauthorized_client", "error_description": "Grant type '" + req.GrantType + "' not allowed for the client."})
 		return
 	}
+	unauthorized := func() {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access_denied", "error_description": "Unauthorized"})
+	}
+	if id, secret, present, ok := basicCredentials(r); present {
+		// client_secret_basic: the credentials are in the Authorization header, and the body
+		// usually carries neither. Credentials also in the body must agree with the header's.
+		if !ok || req.ClientID != "" && req.ClientID != id || req.ClientSecret != "" && req.ClientSecret != secret {
+			unauthorized()
+			return
+		}
+		req.ClientID, req.ClientSecret = id, secret
+	}
 	client, ok := e.cfg.Clients[req.ClientID]
 	if !ok || client.Secret != req.ClientSecret {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "access_denied", "error_description": "Unauthorized"})
+		unauthorized()
 		return
 	}
 	if !e.audienceAccepted(r, req.Audience) {
@@ -94,6 +107,29 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok, "scope": c.Scope, "expires_in": int64(e.cfg.TokenTTL / time.Second), "token_type": "Bearer",
 	})
+}
+
+// basicCredentials reads HTTP Basic client authentication (client_secret_basic): present says
+// whether the request uses it, ok whether the header is well formed. Per RFC 6749 §2.3.1 the
+// client id and secret are form-encoded before being joined and base64-encoded, as
+// golang.org/x/oauth2 does; a value that does not decode is taken as sent.
+func basicCredentials(r *http.Request) (id, secret string, present, ok bool) {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, false
+	}
+	id, secret, ok = r.BasicAuth()
+	if !ok || id == "" {
+		return "", "", true, false
+	}
+	return formDecoded(id), formDecoded(secret), true, true
+}
+
+func formDecoded(s string) string {
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }
 
 // domain is the tenant's domain as named in tokens' issuer.

@@ -92,9 +92,14 @@ func TestUnmodifiedSDKOverTLS(t *testing.T) {
 	if err != nil || len(list.Users) != 1 || list.Total != 1 {
 		t.Fatalf("search = %+v, %v", list, err)
 	}
-	byEmail, err := m.User.ListByEmail(ctx, "CHUCK@example.com")
+	// users-by-email is exact and case-sensitive, as Auth0 documents it: the database user's
+	// email is stored lower-cased, so only the lower-cased address finds it.
+	byEmail, err := m.User.ListByEmail(ctx, "chuck@example.com")
 	if err != nil || len(byEmail) != 1 {
 		t.Fatalf("users-by-email = %v, %v", byEmail, err)
+	}
+	if byEmail, err := m.User.ListByEmail(ctx, "CHUCK@example.com"); err != nil || len(byEmail) != 0 {
+		t.Fatalf("users-by-email in another case = %v, %v, want none", byEmail, err)
 	}
 
 	name, desc := "readers", "Readers"

@@ -100,10 +100,8 @@ func (e *Emulator) createUserLocked(su SeedUser) (string, error) {
 	if _, ok := e.st.connections[conn]; !ok {
 		return "", fmt.Errorf("user %s: connection %s does not exist", su.Email, conn)
 	}
-	for _, id := range e.st.byEmail[strings.ToLower(su.Email)] {
-		if e.st.users[id].Connection == conn {
-			return "", fmt.Errorf("user %s exists in %s", su.Email, conn)
-		}
+	if e.st.emailTaken(conn, su.Email, "") {
+		return "", fmt.Errorf("user %s exists in %s", su.Email, conn)
 	}
 	raw := randomHex(12)
 	provider, prefix := "auth0", "auth0|"
@@ -112,7 +110,7 @@ func (e *Emulator) createUserLocked(su SeedUser) (string, error) {
 	}
 	now := e.cfg.Now()
 	u := &user{
-		UserID: prefix + raw, Connection: conn, Email: strings.ToLower(su.Email), Name: su.Name,
+		UserID: prefix + raw, Connection: conn, Email: e.st.storedEmail(conn, su.Email), Name: su.Name,
 		Password: su.Password, UserMetadata: cloneMap(su.UserMetadata), AppMetadata: cloneMap(su.AppMetadata),
 		Identities: []identity{{Connection: conn, UserID: raw, Provider: provider, IsSocial: provider != "auth0"}},
 		CreatedAt:  timestamp(now), UpdatedAt: timestamp(now),

@@ -113,8 +113,11 @@ func (rs *resourceServer) view() map[string]any {
 
 // state is everything the tenant holds. It is guarded by Emulator.mu.
 type state struct {
-	users       map[string]*user
-	byEmail     map[string][]string // lower-cased email -> user ids
+	users map[string]*user
+	// byEmail maps a lower-cased email to the ids of the users whose stored email lower-cases to
+	// it. It is a case-folding index: users-by-email, which Auth0 documents as case-sensitive,
+	// keeps only the exact matches (see emailIDs); duplicate checks and search use it as is.
+	byEmail     map[string][]string
 	connections map[string]Connection
 	roles       map[string]*role
 	apis        map[string]*resourceServer // by id
@@ -171,6 +174,44 @@ func randomAlnum(n int) string {
 }
 
 func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// storedEmail is an email as Auth0 stores it for a user of a connection. When Auth0 is the
+// identity provider (a database connection) it keeps the email lower-cased, whatever case it was
+// given ("JohnSmith@example.com" is saved as "johnsmith@example.com"); a social or enterprise
+// connection keeps the email as its identity provider gave it.
+func (s *state) storedEmail(connection, email string) string {
+	if s.connections[connection].isDatabase() {
+		return strings.ToLower(email)
+	}
+	return email
+}
+
+// emailIDs returns the ids of the users whose stored email is exactly email. This is Auth0's
+// users-by-email: "Email address to search for (case-sensitive)", so a client that looks up a
+// database user with the case its caller typed, rather than lower-cased, finds nobody.
+func (s *state) emailIDs(email string) []string {
+	var out []string
+	for _, id := range s.byEmail[strings.ToLower(email)] {
+		if s.users[id].Email == email {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// emailTaken reports whether another user of the connection than except already has the email.
+// In a database connection emails are compared without case: Auth0 stores them lower-cased, so
+// Alice@example.com and alice@example.com are the same user there. Elsewhere they must match.
+func (s *state) emailTaken(connection, email, except string) bool {
+	database := s.connections[connection].isDatabase()
+	for _, id := range s.byEmail[strings.ToLower(email)] {
+		u := s.users[id]
+		if id != except && u.Connection == connection && (database || u.Email == email) {
+			return true
+		}
+	}
+	return false
+}
 
 func (s *state) indexEmail(u *user) {
 	if u.Email == "" {

@@ -74,18 +74,16 @@ func (e *Emulator) createUser(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "PasswordStrengthError: Password is too weak")
 		return
 	}
-	for _, id := range e.st.byEmail[strings.ToLower(email)] {
-		if e.st.users[id].Connection == conn.Name {
-			writeError(w, http.StatusConflict, "auth0_idp_error", "The user already exists.")
-			return
-		}
+	if e.st.emailTaken(conn.Name, email, "") {
+		writeError(w, http.StatusConflict, "auth0_idp_error", "The user already exists.")
+		return
 	}
 	now := e.cfg.Now()
 	raw := randomHex(12)
 	u := &user{
 		UserID:        "auth0|" + raw,
 		Connection:    conn.Name,
-		Email:         strings.ToLower(email),
+		Email:         e.st.storedEmail(conn.Name, email),
 		EmailVerified: b.EmailVerified != nil && *b.EmailVerified,
 		Username:      deref(b.Username),
 		PhoneNumber:   deref(b.PhoneNumber),
@@ -132,7 +130,9 @@ func (e *Emulator) usersByEmail(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := []any{}
-	for _, id := range e.st.byEmail[strings.ToLower(email)] {
+	// Exact and case-sensitive, as Auth0 documents it: database users are found only by their
+	// lower-cased email, social and enterprise users only by the case their provider gave.
+	for _, id := range e.st.emailIDs(email) {
 		out = append(out, e.st.users[id].render(fields, include))
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -187,11 +187,9 @@ func (e *Emulator) patchUser(w http.ResponseWriter, r *http.Request) {
 			badRequest(w, "Payload validation error: 'Object didn't pass validation for format email: "+*b.Email+"' on property email (The user's email).")
 			return
 		}
-		for _, id := range e.st.byEmail[strings.ToLower(*b.Email)] {
-			if id != u.UserID && e.st.users[id].Connection == u.Connection {
-				writeError(w, http.StatusConflict, "auth0_idp_error", "The specified new email already exists")
-				return
-			}
+		if e.st.emailTaken(u.Connection, *b.Email, u.UserID) {
+			writeError(w, http.StatusConflict, "auth0_idp_error", "The specified new email already exists")
+			return
 		}
 	}
 	if b.Password != nil && !strongPassword(*b.Password) {
@@ -239,7 +237,7 @@ func (e *Emulator) refusedForConnection(u *user, present map[string]json.RawMess
 func (e *Emulator) applyUserPatch(u *user, b userBody, userMeta, appMeta map[string]any) {
 	if b.Email != nil {
 		e.st.unindexEmail(u)
-		u.Email = strings.ToLower(*b.Email)
+		u.Email = e.st.storedEmail(u.Connection, *b.Email)
 		e.st.indexEmail(u)
 		if b.EmailVerified == nil {
 			u.EmailVerified = false // Auth0 unverifies a changed email unless told otherwise

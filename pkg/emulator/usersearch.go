@@ -67,7 +67,11 @@ func (e *Emulator) search(query node) []*user {
 		return out
 	}
 	if email, ok := onlyEmail(query); ok {
-		// An exact email is answered from the email index, subject to the same lag.
+		// An exact email is answered from the email index, subject to the same lag. Unlike
+		// users-by-email, search v3 matches email without case: Auth0's query syntax documents
+		// "Search values for the normalized user fields (email, name, given_name, family_name,
+		// and nickname) are case insensitive", so email:"Alice@Example.com" finds the stored
+		// alice@example.com, and a social user's Alice@Example.com from alice@example.com.
 		var out []*user
 		for _, id := range e.st.byEmailAll(email, e.cfg.SearchIndexLag) {
 			if u := e.st.visible(id, now); u != nil && strings.EqualFold(u.Email, email) {

@@ -94,6 +94,8 @@ func TestFaults(t *testing.T) {
 	w := newWorkload(namespaces, usersPerNS)
 	bystanders := w.seedTenant(g, tenant)
 	w.createObjects(ctx, g, k8s, tenantURL)
+	churn := newNamespaceChurn()
+	churn.create(ctx, g, k8s, tenantURL)
 	t.Logf("workload: %d Auth0Users (%d adopting an existing user), %d Auth0RoleBindings, in %d namespaces; %d users outside the operator",
 		len(w.users), namespaces*adoptedPerNS, len(w.bindings), namespaces, len(bystanders))
 
@@ -121,6 +123,7 @@ func TestFaults(t *testing.T) {
 	tenant.SetFaults(emulator.Faults{ErrorRate: 0.5, ErrorStatus: 429, Seed: 10})
 	w.changeSpecs(ctx, g, k8s)
 	w.deleteSome(ctx, g, k8s)
+	churn.deleteSecretsFirst(ctx, g, k8s)
 	w.applicationWrites(tenant)
 	time.Sleep(4 * time.Second)
 	tenant.SetRateLimit(emulator.RateLimit{PerSecond: 25})
@@ -134,14 +137,19 @@ func TestFaults(t *testing.T) {
 	w.applicationWrites(tenant) // users created since the first round get the application's keys too
 
 	// --- Convergence.
-	g.Eventually(func() []string { return w.notConverged(ctx, k8s) }).WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(BeEmpty())
+	g.Eventually(func() []string { return append(w.notConverged(ctx, k8s), churn.notConverged(ctx, k8s)...) }).
+		WithTimeout(4 * time.Minute).WithPolling(time.Second).Should(BeEmpty())
 	t.Logf("every object converged %s after the faults stopped (%s after the start)",
 		time.Since(faultsOver).Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
 	t.Logf("apiserver connections refused during the cut: %d", proxy.Refused())
 	logFaultCounters(t, tenant)
 
+	t.Log("team-reused: finalizers force-removed, objects deleted, the same names declared again by a new team")
+	churn.leakAndReuse(ctx, g, k8s)
+
 	// --- What the tenant holds.
-	w.checkTenant(ctx, g, k8s, tenant, bystanders)
+	churn.check(g, tenant)
+	w.checkTenant(ctx, g, k8s, tenant, bystanders, len(churn.leaked))
 	checkNoSecrets(ctx, g, k8s, logs.String(), append(w.passwords(), clientSecret))
 }
 

@@ -3,27 +3,32 @@ package auth0rolebinding
 import (
 	"context"
 	"fmt"
-	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
-	"github.com/usersync/auth0-operator/internal/controller"
+	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/grants"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"github.com/usersync/auth0-operator/internal/policy"
 )
 
-// compose collects what the other live bindings of the same tenant hold: this binding never
-// revokes those.
+// compose collects what the other live bindings of the same verified tenant that can act hold:
+// this binding never revokes those.
 func (r *Reconciler) compose(ctx context.Context, s *bindingScope) (err error) {
-	s.others, err = r.grantsOfOthers(ctx, s.obj, s.auth0)
+	s.others, err = r.grantsOfOthers(ctx, s.obj, s.auth0, s.tenant)
 	return err
 }
 
 // othersGrants is what the other live bindings of the same tenant hold, per Auth0 user id.
 type othersGrants struct {
-	// held: applied, found external, or wanted by their spec. Never revoked by this binding.
+	// held: applied, pending, found external, or wanted by their spec. Never revoked by this
+	// binding.
 	held map[string]grants.Set
-	// applied: what their status says they applied.
+	// applied: what they applied or are about to add (their ledger entry or their status). One
+	// this binding finds in Auth0 is the operator's, not external.
 	applied map[string]grants.Set
 }
 
@@ -34,25 +39,43 @@ func (o othersGrants) add(m map[string]grants.Set, uid string, g grants.Grant) {
 	m[uid][g] = true
 }
 
-// grantsOfOthers collects, per user id, what every other live binding (any namespace, not being
-// deleted) of the same tenant domain holds, from the ledger or its status, and its spec: those
-// grants must survive this binding letting go of them. A binding whose spec was just written and
-// not yet reconciled still protects the grants it wants.
-func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding, c auth0.Client) (othersGrants, error) {
+// grantsOfOthers collects, per user id, what the other bindings of tenant hold: those grants must
+// survive this binding letting go of them. Only bindings that can act count — not being deleted,
+// their tenant verified as this same one (its domain answered their own credentials), not
+// stalled but for Unresolved (which applied the rest), and allowed by the tenancy policy as it
+// is now. What they hold comes from the ledger (as this process saw them decide and apply) or,
+// for a binding this process has not seen act, from its status: applied and pending grants, and
+// external ones. A binding whose spec was just edited and not yet reconciled still protects the
+// grants it wants.
+func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding, c auth0.Client, tenant string) (othersGrants, error) {
 	out := othersGrants{held: map[string]grants.Set{}, applied: map[string]grants.Set{}}
+	if tenant == "" {
+		return out, nil
+	}
 	var list v1alpha1.Auth0RoleBindingList
 	if err := r.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil { // read-only
 		return out, fmt.Errorf("cannot list bindings: %w", err)
 	}
-	sameTenant := r.sameTenant(ctx, self)
+	policies := map[string]policy.Effective{}
 	for i := range list.Items {
 		b := &list.Items[i]
-		if (b.Namespace == self.Namespace && b.Name == self.Name) || !b.DeletionTimestamp.IsZero() || !sameTenant(b) {
+		if (b.Namespace == self.Namespace && b.Name == self.Name) || !b.DeletionTimestamp.IsZero() {
 			continue
 		}
-		// What b holds: as this process saw b decide and apply (the ledger), or, for a binding
-		// it has not seen act since it started, as b's status says.
-		ledgered, known := r.ledger.of(client.ObjectKeyFromObject(b))
+		ledgerTenant, ledgered, known := r.ledger.of(client.ObjectKeyFromObject(b))
+		switch {
+		case known && ledgerTenant != tenant:
+			continue
+		case !known && (b.Status.Tenant != tenant || !canAct(b)):
+			continue
+		}
+		allowed, err := r.allowedNow(ctx, policies, b, c)
+		if err != nil {
+			return out, err
+		}
+		if !allowed {
+			continue
+		}
 		for uid, set := range ledgered {
 			for g := range set {
 				out.add(out.held, uid, g)
@@ -65,12 +88,11 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 				continue
 			}
 			resolved[sub.Subject] = sub.UserID
-			for g := range grants.FromStatus(sub.Roles, sub.Permissions) {
-				if known {
-					break
+			if !known {
+				for g := range grants.Union(grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions)) {
+					out.add(out.held, sub.UserID, g)
+					out.add(out.applied, sub.UserID, g)
 				}
-				out.add(out.held, sub.UserID, g)
-				out.add(out.applied, sub.UserID, g)
 			}
 			for g := range grants.FromStatus(sub.ExternalRoles, sub.ExternalPermissions) {
 				out.add(out.held, sub.UserID, g)
@@ -96,26 +118,42 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 	return out, nil
 }
 
-// sameTenant returns a test for whether another binding talks to the same tenant domain as
-// self. Bindings naming the same Secret (or both the default tenant) are the same tenant
-// without a read; others compare the domains of their Secrets. A domain that cannot be read
-// counts as the same tenant: holding a grant too long is safer than revoking one wrongly.
-func (r *Reconciler) sameTenant(ctx context.Context, self *v1alpha1.Auth0RoleBinding) func(*v1alpha1.Auth0RoleBinding) bool {
-	mine := controller.TenantKey(self.Namespace, self.Spec.TenantRef)
-	myDomain := sync.OnceValues(func() (string, error) {
-		return r.Tenants.Domain(ctx, self.Namespace, self.Spec.TenantRef)
-	})
-	return func(b *v1alpha1.Auth0RoleBinding) bool {
-		if controller.TenantKey(b.Namespace, b.Spec.TenantRef) == mine {
-			return true
+// canAct reports, from its status, whether a binding this process has not seen act may keep
+// grants alive: it reached its tenant with its own credentials and is not stalled, but for
+// Unresolved (which applied the valid rest).
+func canAct(b *v1alpha1.Auth0RoleBinding) bool {
+	st := meta.FindStatusCondition(b.Status.Conditions, v1alpha1.ConditionStalled)
+	return b.Status.Tenant != "" && (st == nil || st.Status != metav1.ConditionTrue || st.Reason == conditions.ReasonUnresolved)
+}
+
+// allowedNow reports whether the tenancy policy, as it is now, allows binding b (true) — a binding a
+// tightened policy denies keeps nothing alive even before it is reconciled again. Roles are
+// checked by name and id as far as the catalog knows them without a call. Policies are
+// evaluated once per namespace per call.
+func (r *Reconciler) allowedNow(ctx context.Context, cache map[string]policy.Effective, b *v1alpha1.Auth0RoleBinding, c auth0.Client) (bool, error) {
+	allowed, ok := cache[b.Namespace]
+	if !ok {
+		var err error
+		if allowed, err = r.Policies.For(ctx, b.Namespace); err != nil {
+			return false, err
 		}
-		myDomain, err := myDomain()
-		if err != nil {
-			return true
-		}
-		domain, err := r.Tenants.Domain(ctx, b.Namespace, b.Spec.TenantRef)
-		return err != nil || domain == myDomain
+		cache[b.Namespace] = allowed
 	}
+	if allowed.CheckTenant(b.Spec.TenantRef) != nil {
+		return false, nil
+	}
+	for _, p := range b.Spec.Permissions {
+		if allowed.CheckPermission(p.ResourceServerIdentifier, p.Name) != nil {
+			return false, nil
+		}
+	}
+	for _, ref := range b.Spec.Roles {
+		name, id := r.Catalog.RoleNames(c, ref.Name, ref.ID)
+		if allowed.CheckRole(name, id) != nil {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // specGrants are the grants a binding's spec asks for, as far as the catalog knows them without

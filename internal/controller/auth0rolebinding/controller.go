@@ -12,9 +12,11 @@ import (
 	"github.com/usersync/auth0-operator/internal/auth0"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/grants"
 	"github.com/usersync/auth0-operator/internal/policy"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -31,6 +33,14 @@ import (
 // becoming ready reaches exactly the bindings waiting for it.
 const userRefIndex = ".spec.subjects.userRef"
 
+// tenantSecretIndex indexes bindings by the tenant Secret they name (defaultTenantKey for
+// those using the default tenant), so that a Secret created or changed reaches exactly the
+// bindings reading it.
+const tenantSecretIndex = ".spec.tenantRef.secretName"
+
+// defaultTenantKey is the index value of bindings without a tenantRef (not a valid Secret name).
+const defaultTenantKey = "/default"
+
 // Reconciler grants roles and permissions to users, composing with other bindings. It is the
 // Auth0RoleBinding kind behind controller.Reconciler.
 type Reconciler struct {
@@ -44,8 +54,8 @@ type Reconciler struct {
 	Catalog *auth0.Catalog
 	// ledger is what each binding holds, as this process saw it decide and apply (ledger.go).
 	ledger ledger
-	// observedAt holds each binding's last observation of its grants (in memory: a restart
-	// observes once more).
+	// observedAt holds each binding's last full observation (subjects verified, grants read),
+	// in memory: a restart observes once more.
 	observedAt sync.Map
 }
 
@@ -54,35 +64,54 @@ type Reconciler struct {
 type bindingScope struct {
 	obj *v1alpha1.Auth0RoleBinding
 
-	// Filled by resolve: what the tenancy policy allows the namespace, the tenant's client, the
-	// grants every subject should hold, the subjects (in spec order, resolved where possible),
-	// and the entries that name nothing in Auth0 or wait for their Auth0User.
+	// Filled by resolve: what the tenancy policy allows the namespace, the tenant's client and
+	// its verified identity (the domain the client reached: its credentials worked), whether this
+	// pass is a full observation (every subject verified, every grant read: after a spec change,
+	// a restart, and once per resync interval), the grants every subject should hold, the
+	// subjects (in spec order, resolved where possible), and the roles and permissions that
+	// name nothing in Auth0.
 	allowed    policy.Effective
 	auth0      auth0.Client
+	tenant     string
+	full       bool
 	desired    grants.Set
 	subjects   []resolvedSubject
 	unresolved []string
-	pending    []string
+	// waitUntil is when a subject naming a missing Auth0User stops being waited for.
+	waitUntil time.Time
 
-	// Filled by observe, per Auth0 user id: what this binding applied before and what it found
-	// granted outside the operator (both from status), the subjects of this pass, and what Auth0
-	// holds of the grants that matter.
-	applied, external map[string]grants.Set
-	current           map[string]bool
-	observed          map[string]grants.Set
+	// Filled by observe, per Auth0 user id: what this binding applied before, what it found
+	// granted outside the operator, and what it recorded as about to add (write ahead) — all
+	// from status —, the subjects of this pass, and what Auth0 holds of the grants that matter.
+	applied, external, written map[string]grants.Set
+	current                    map[string]bool
+	observed                   map[string]grants.Set
 
-	// Filled by compose: what the other live bindings of the tenant hold.
+	// Filled by compose: what the other live bindings of the same verified tenant hold, among
+	// those that can act.
 	others othersGrants
 
-	// Filled by apply: each subject's plan, and the drift found.
+	// Filled by apply: each subject's plan, and the drift found. apply also marks subjects whose
+	// user turned out to be gone when Auth0 refused a write naming it.
 	plans map[string]grants.Plan
 	drift []v1alpha1.DriftEntry
 }
 
 type resolvedSubject struct {
-	key     string // userRef:<name>, userID:<id> or email:<address>
-	userID  string // empty while unresolved
+	key    string // userRef:<name>, userID:<id> or email:<address>
+	userID string // empty while unresolved
+	// message says why the subject is not (fully) applied.
 	message string
+	// waiting is true for a userRef subject whose Auth0User has no Auth0 user yet: it is on its
+	// way, so it keeps the binding Reconciling rather than Stalled.
+	waiting bool
+	// For verification: the email (and connection) an email subject names, and whether the
+	// last full observation found no user for a userID subject (a search that still misses it
+	// is then enough: no read by id to rule out the search index's lag).
+	email, connection string
+	missingBefore     bool
+	// goneID is the user id a subject named that turned out not to exist.
+	goneID string
 }
 
 // Reconcile runs the phases in order; the first error ends the pass and decides its conditions.
@@ -94,20 +123,60 @@ func (r *Reconciler) Reconcile(ctx context.Context, obj *v1alpha1.Auth0RoleBindi
 		r.resolve, // resolve.go
 		r.observe, // observe.go
 		r.compose, // compose.go: after observe, so that what another binding decided to add
-		// before this one saw it in Auth0 is in the ledger (ledger.go)
-		r.apply,  // apply.go
+		// before this one saw it in Auth0 is in the ledger (ledger.go) or its status
+		r.apply,  // apply.go: plans, records the grants it is about to add, then writes
 		r.status, // status.go
 	} {
 		if err := phase(ctx, s); err != nil {
+			r.cannotAct(obj, err)
 			return err
 		}
 	}
 	return nil
 }
 
-// ReadyMessage counts what the binding holds.
+// cannotAct withdraws a binding whose pass stalled for a reason other than Unresolved (denied by
+// policy, tenant Secret missing, credentials or scopes refused) from composition: it keeps no
+// other binding's grant alive, in this process (the ledger) nor in others (its status no longer
+// names a verified tenant, and its Stalled condition says it cannot act). A binding stalled on
+// Unresolved applied the valid rest and still counts.
+func (r *Reconciler) cannotAct(obj *v1alpha1.Auth0RoleBinding, err error) {
+	if v := controller.Classify(err); v.Outcome == controller.OutcomeStalled && v.Reason != conditions.ReasonUnresolved {
+		r.ledger.forget(client.ObjectKeyFromObject(obj))
+		obj.Status.Tenant = ""
+	}
+}
+
+// ReadyMessage counts what the binding holds: distinct users, roles and permissions.
 func (r *Reconciler) ReadyMessage(obj *v1alpha1.Auth0RoleBinding) string {
 	return fmt.Sprintf("%d subjects hold %d roles and %d permissions", obj.Status.SubjectCount, obj.Status.RoleCount, len(obj.Spec.Permissions))
+}
+
+func tenantSecretOf(b *v1alpha1.Auth0RoleBinding) string {
+	if b.Spec.TenantRef == nil {
+		return defaultTenantKey
+	}
+	return b.Spec.TenantRef.SecretName
+}
+
+// bindingsReadingSecret maps a Secret to the bindings naming it as their tenant; the default
+// tenant's Secret to every binding without a tenantRef (such a change is rare, and a binding
+// woken between resyncs costs no call unless its spec or tenant changed).
+func (r *Reconciler) bindingsReadingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
+	var list v1alpha1.Auth0RoleBindingList
+	opts := []client.ListOption{client.InNamespace(secret.GetNamespace()), client.MatchingFields{tenantSecretIndex: secret.GetName()}}
+	if def := r.Tenants.Default; def.Name != "" && def == client.ObjectKeyFromObject(secret) {
+		opts = []client.ListOption{client.MatchingFields{tenantSecretIndex: defaultTenantKey}}
+	}
+	if err := r.List(ctx, &list, opts...); err != nil {
+		log.FromContext(ctx).Error(err, "cannot list bindings reading a Secret", "secret", secret.GetName())
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
 }
 
 // ResyncAfter is the binding's resync interval, jittered, whatever the outcome.
@@ -136,9 +205,16 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}); err != nil {
 		return fmt.Errorf("cannot index Auth0RoleBinding subjects: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Auth0RoleBinding{}, tenantSecretIndex,
+		func(o client.Object) []string { return []string{tenantSecretOf(o.(*v1alpha1.Auth0RoleBinding))} }); err != nil {
+		return fmt.Errorf("cannot index Auth0RoleBinding tenant Secrets: %w", err)
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(controller.SpecOrDeletionChanged())).
-		Watches(&v1alpha1.Auth0User{}, r.subjectEvents())
+		Watches(&v1alpha1.Auth0User{}, r.subjectEvents()).
+		// Only the Secrets' metadata is watched (their contents are never cached): a binding
+		// stalled on a missing or wrong tenant Secret is retried as soon as it is fixed.
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.bindingsReadingSecret))
 	return controller.WatchTenancy(b, r.Client, func() client.ObjectList { return &v1alpha1.Auth0RoleBindingList{} }).
 		WithOptions(controller.ControllerOptions(r.MaxConcurrentReconciles)).
 		Named("auth0rolebinding").

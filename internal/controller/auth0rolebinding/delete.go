@@ -10,12 +10,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Delete revokes what the binding alone granted. A tenant that refuses for good ends as a Stalled
-// error: the shell lets the binding go and a Warning event says the grants were left in place.
+// Delete revokes what the binding alone granted, including what it recorded as about to add
+// (its answer may have been lost). A tenant that refuses for good ends as a Stalled error: the
+// shell lets the binding go and a Warning event says the grants were left in place.
 func (r *Reconciler) Delete(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) error {
 	err := r.releaseBinding(ctx, obj)
 	if err == nil || controller.Classify(err).Outcome == controller.OutcomeStalled {
 		r.ledger.forget(client.ObjectKeyFromObject(obj)) // the binding goes either way
+		r.observedAt.Delete(client.ObjectKeyFromObject(obj))
 	}
 	if err != nil {
 		return fmt.Errorf("grants left in place: %w", err)
@@ -24,14 +26,26 @@ func (r *Reconciler) Delete(ctx context.Context, obj *v1alpha1.Auth0RoleBinding)
 }
 
 func (r *Reconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) error {
-	if len(obj.Status.Subjects) == 0 {
+	held := false
+	for _, sub := range obj.Status.Subjects {
+		held = held || len(sub.Roles)+len(sub.Permissions)+len(sub.PendingRoles)+len(sub.PendingPermissions) > 0
+	}
+	if !held {
 		return nil
 	}
 	c, err := r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef)
 	if err != nil {
 		return err
 	}
-	others, err := r.grantsOfOthers(ctx, obj, c)
+	// The tenant this binding verified when it granted; a status written before the field
+	// existed names none, and the Secret's domain stands in.
+	tenant := obj.Status.Tenant
+	if tenant == "" {
+		if tenant, err = r.Tenants.Domain(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
+			return err
+		}
+	}
+	others, err := r.grantsOfOthers(ctx, obj, c, tenant)
 	if err != nil {
 		return err
 	}
@@ -40,12 +54,13 @@ func (r *Reconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0Role
 		if sub.UserID == "" {
 			continue
 		}
+		mine := grants.Union(grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions))
 		// External grants are not this binding's to revoke.
-		if err := revoke(ctx, c, sub.UserID, grants.Release(grants.FromStatus(sub.Roles, sub.Permissions), others.held[sub.UserID])); err != nil {
+		if err := revoke(ctx, c, sub.UserID, grants.Release(mine, others.held[sub.UserID])); err != nil {
 			return err
 		}
 		// Recorded as released, so a retry after a later failure does not redo it.
-		sub.Roles, sub.Permissions = nil, nil
+		sub.Roles, sub.Permissions, sub.PendingRoles, sub.PendingPermissions = nil, nil, nil, nil
 	}
 	return nil
 }

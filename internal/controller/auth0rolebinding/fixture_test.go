@@ -144,6 +144,18 @@ func binding(name string, roles []string, subjects ...v1alpha1.Subject) *v1alpha
 
 func byID(id string) v1alpha1.Subject { return v1alpha1.Subject{UserID: id} }
 
+// verified marks a binding as having reached the fixture's tenant with its own credentials, as
+// its status says after a pass that called Auth0.
+func (f *fixture) verified(b *v1alpha1.Auth0RoleBinding) *v1alpha1.Auth0RoleBinding {
+	f.t.Helper()
+	domain, err := f.r.Tenants.Domain(f.ctx, testNS, &v1alpha1.TenantReference{SecretName: tenantSecret})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	b.Status.Tenant = domain
+	return b
+}
+
 // store puts a binding, with its status, into the fake API server.
 func (f *fixture) store(b *v1alpha1.Auth0RoleBinding) {
 	f.t.Helper()

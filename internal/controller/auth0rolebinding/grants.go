@@ -20,3 +20,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// usersOf is the set of user ids of per-user grant maps.
+func usersOf(sets ...map[string]grants.Set) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range sets {
+		for uid := range m {
+			out[uid] = true
+		}
+	}
+	return out
+}

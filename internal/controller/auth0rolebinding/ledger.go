@@ -15,30 +15,40 @@ import (
 // finds in Auth0 a grant another binding has just made counts it as the operator's, not as
 // external, even before that binding's status reaches the informer cache; and a grant that
 // binding has since let go is not kept alive by its stale status. Across restarts and
-// processes, statuses carry the same record.
+// processes, statuses carry the same record (the write-ahead pendingRoles/pendingPermissions
+// are patched before the write).
+//
+// Each entry carries the tenant the binding verified when it decided: only bindings of the same
+// verified tenant compose. A binding that stalls or is denied is dropped (forget), so that it
+// never keeps another binding's grant alive.
 type ledger struct {
 	mu    sync.Mutex
-	holds map[types.NamespacedName]map[string]grants.Set
+	holds map[types.NamespacedName]*ledgerEntry
 }
 
-// claim records that binding b is about to add grants to user uid.
-func (l *ledger) claim(b types.NamespacedName, uid string, gs []grants.Grant) {
+type ledgerEntry struct {
+	tenant string
+	users  map[string]grants.Set
+}
+
+// claim records that binding b, of the verified tenant, is about to add grants to user uid.
+func (l *ledger) claim(b types.NamespacedName, tenant, uid string, gs []grants.Grant) {
 	if len(gs) == 0 {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	held := l.userOf(b, uid)
+	held := l.userOf(b, tenant, uid)
 	for _, g := range gs {
 		held[g] = true
 	}
 }
 
 // record replaces what binding b holds for user uid (after a pass).
-func (l *ledger) record(b types.NamespacedName, uid string, gs []grants.Grant) {
+func (l *ledger) record(b types.NamespacedName, tenant, uid string, gs []grants.Grant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	held := l.userOf(b, uid)
+	held := l.userOf(b, tenant, uid)
 	clear(held)
 	for _, g := range gs {
 		held[g] = true
@@ -50,41 +60,47 @@ func (l *ledger) record(b types.NamespacedName, uid string, gs []grants.Grant) {
 func (l *ledger) forgetUser(b types.NamespacedName, uid string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.holds[b], uid)
+	if e := l.holds[b]; e != nil {
+		delete(e.users, uid)
+	}
 }
 
-// forget drops binding b (deleted, its grants released).
+// forget drops binding b (deleted and released, or no longer able to act).
 func (l *ledger) forget(b types.NamespacedName) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.holds, b)
 }
 
-// of returns a copy of what binding b holds per user, and whether this process knows it at all
-// (a binding not reconciled since the manager started is known only by its status).
-func (l *ledger) of(b types.NamespacedName) (map[string]grants.Set, bool) {
+// of returns the tenant of binding b and a copy of what it holds per user, and whether this
+// process knows it at all (a binding not reconciled since the manager started, or dropped, is
+// known only by its status).
+func (l *ledger) of(b types.NamespacedName) (string, map[string]grants.Set, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	users, ok := l.holds[b]
+	e, ok := l.holds[b]
 	if !ok {
-		return nil, false
+		return "", nil, false
 	}
-	out := make(map[string]grants.Set, len(users))
-	for uid, set := range users {
+	out := make(map[string]grants.Set, len(e.users))
+	for uid, set := range e.users {
 		out[uid] = maps.Clone(set)
 	}
-	return out, true
+	return e.tenant, out, true
 }
 
-func (l *ledger) userOf(b types.NamespacedName, uid string) grants.Set {
+func (l *ledger) userOf(b types.NamespacedName, tenant, uid string) grants.Set {
 	if l.holds == nil {
-		l.holds = map[types.NamespacedName]map[string]grants.Set{}
+		l.holds = map[types.NamespacedName]*ledgerEntry{}
 	}
-	if l.holds[b] == nil {
-		l.holds[b] = map[string]grants.Set{}
+	e := l.holds[b]
+	if e == nil || e.tenant != tenant {
+		// A binding that moved to another tenant holds nothing of the old one here.
+		e = &ledgerEntry{tenant: tenant, users: map[string]grants.Set{}}
+		l.holds[b] = e
 	}
-	if l.holds[b][uid] == nil {
-		l.holds[b][uid] = grants.Set{}
+	if e.users[uid] == nil {
+		e.users[uid] = grants.Set{}
 	}
-	return l.holds[b][uid]
+	return e.users[uid]
 }

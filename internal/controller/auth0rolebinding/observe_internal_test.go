@@ -19,7 +19,8 @@ func TestReadingUsersIsCheaper(t *testing.T) {
 		{"two new subjects of ten, one role: one page of members is cheaper", 2, 10, oneRole, false},
 		{"five new of a thousand, one role (11 pages)", 5, 1000, oneRole, true},
 		{"five hundred new of a thousand", 500, 1000, oneRole, false},
-		{"with a permission every subject's permissions are read anyway", 5, 10, roleAndPerm, true},
+		{"one new subject of ten, with a permission: its roles and permissions", 1, 10, roleAndPerm, true},
+		{"five new of ten, with a permission: one page of members and their permissions", 5, 10, roleAndPerm, false},
 		{"every subject new, with a permission", 10, 10, roleAndPerm, false},
 	} {
 		if got := readingUsersIsCheaper(c.fresh, c.subjects, c.desired); got != c.want {

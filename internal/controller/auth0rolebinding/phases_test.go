@@ -2,11 +2,14 @@ package auth0rolebinding
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/conditions"
@@ -26,9 +29,12 @@ func TestResolveReportsWhatNamesNothingInAuth0AndStillResolvesTheRest(t *testing
 
 	s := f.resolved(b)
 
-	want := []string{`role "no-such-role"`, `permission "delete:everything" of API ` + api, "email:nobody@example.com"}
+	want := []string{`role "no-such-role"`, `permission "delete:everything" of API ` + api}
 	if !slices.Equal(s.unresolved, want) {
 		t.Errorf("unresolved %q, want %q", s.unresolved, want)
+	}
+	if msg := s.subjects[2].message; msg != "no Auth0 user has this email" {
+		t.Errorf("the unknown email's message: %q", msg)
 	}
 	wantDesired := grants.NewSet(grants.Role(f.roleID("admin")), grants.Permission(api, "read:reports"))
 	if len(s.desired) != len(wantDesired) || !s.desired[grants.Role(f.roleID("admin"))] || !s.desired[grants.Permission(api, "read:reports")] {
@@ -110,16 +116,38 @@ func TestComposeProtectsWhatOtherBindingsOfTheSameTenantHold(t *testing.T) {
 		protect bool
 	}{
 		{"another binding's applied grant, from its status, is kept", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
-			o := binding("other", nil, byID(alice))
+			o := f.verified(binding("other", nil, byID(alice)))
 			o.Status.Subjects = []v1alpha1.SubjectStatus{{Subject: "userID:" + alice, UserID: alice, Roles: []string{f.roleID("admin")}}}
 			return o
 		}, true},
-		{"a grant another binding's spec wants before it was reconciled is kept", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
-			return binding("other", []string{"admin"}, byID(alice))
+		{"another binding's pending grant (written ahead, answer lost) is kept", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
+			o := f.verified(binding("other", nil, byID(alice)))
+			o.Status.Subjects = []v1alpha1.SubjectStatus{{Subject: "userID:" + alice, UserID: alice, PendingRoles: []string{f.roleID("admin")}}}
+			return o
 		}, true},
+		{"a grant a verified binding's edited spec wants before it is reconciled again is kept", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
+			return f.verified(binding("other", []string{"admin"}, byID(alice)))
+		}, true},
+		{"a binding stalled only on an unresolved entry applied the rest and still counts", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
+			o := f.verified(binding("other", []string{"admin", "no-such-role"}, byID(alice)))
+			o.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: conditions.ReasonUnresolved, LastTransitionTime: metav1.Now()}}
+			return o
+		}, true},
+		{"a binding that never reached its tenant protects nothing, whatever its spec and status say", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
+			o := binding("other", []string{"admin"}, byID(alice))
+			o.Status.Subjects = []v1alpha1.SubjectStatus{{Subject: "userID:" + alice, UserID: alice, Roles: []string{f.roleID("admin")}}}
+			return o
+		}, false},
+		{"a binding stalled on its credentials protects nothing", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
+			o := f.verified(binding("other", []string{"admin"}, byID(alice)))
+			o.Status.Subjects = []v1alpha1.SubjectStatus{{Subject: "userID:" + alice, UserID: alice, Roles: []string{f.roleID("admin")}}}
+			o.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: conditions.ReasonAuth0Rejected, LastTransitionTime: metav1.Now()}}
+			return o
+		}, false},
 		{"a binding of another tenant protects nothing here", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
 			o := binding("other", nil, byID(alice))
 			o.Spec.TenantRef.SecretName = otherTenant
+			o.Status.Tenant = "other.example.com"
 			o.Status.Subjects = []v1alpha1.SubjectStatus{{Subject: "userID:" + alice, UserID: alice, Roles: []string{f.roleID("admin")}}}
 			return o
 		}, false},
@@ -242,7 +270,7 @@ func TestDeleteRevokesOnlyWhatTheBindingAppliedAndNoOtherBindingHolds(t *testing
 	}
 
 	// Another binding applied viewer to alice too; it must survive this one's deletion.
-	o := binding("other", []string{"viewer"}, byID(alice))
+	o := f.verified(binding("other", []string{"viewer"}, byID(alice)))
 	o.Status.Subjects = []v1alpha1.SubjectStatus{{Subject: "userID:" + alice, UserID: alice, Roles: []string{viewer}}}
 	f.store(o)
 	f.emu.GrantPermission(alice, api, "write:reports") // outside any binding
@@ -306,5 +334,70 @@ func TestAGrantAnotherBindingJustMadeIsNotExternalBeforeItsStatusIsCached(t *tes
 	}
 	if got := f.emu.UserRoleIDs(alice); len(got) != 0 {
 		t.Fatalf("no binding grants editor any more, yet alice holds %v", got)
+	}
+}
+
+// Write ahead: the grants a pass is about to add are in the stored status before Auth0 is
+// called. A lost answer leaves them recorded as pending; the next pass finds them in Auth0 and
+// counts them as the binding's own, and deleting the binding revokes them.
+func TestAGrantWhoseAnswerWasLostIsRecordedAheadAndStaysTheBindings(t *testing.T) {
+	f := newFixture(t)
+	alice := f.user("alice@example.com")
+	editor := f.roleID("editor")
+	b := binding("team", []string{"editor"}, byID(alice))
+	b.Spec.Permissions = []v1alpha1.PermissionReference{{ResourceServerIdentifier: api, Name: "read:reports"}}
+	f.store(b)
+
+	f.emu.LoseNextResponses("POST /api/v2/users/{id}/permissions", 1)
+	if err := f.r.Reconcile(f.ctx, b); err == nil {
+		t.Fatal("the lost answer should fail the pass")
+	}
+	stored := &v1alpha1.Auth0RoleBinding{}
+	if err := f.c.Get(f.ctx, client.ObjectKeyFromObject(b), stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored.Status.Subjects) != 1 || !slices.Equal(stored.Status.Subjects[0].PendingRoles, []string{editor}) ||
+		!slices.Equal(stored.Status.Subjects[0].PendingPermissions, []string{api + " read:reports"}) || stored.Status.Tenant == "" {
+		t.Fatalf("the stored status does not record the grants about to be added: %+v", stored.Status)
+	}
+	if got := f.emu.UserPermissions(alice); !slices.Equal(got, []string{api + " read:reports"}) {
+		t.Fatalf("the write should have committed: %v", got)
+	}
+
+	// A restart: nothing in memory, only what the stored status says.
+	f.r = &Reconciler{Client: f.c, Tenants: f.r.Tenants, Policies: f.r.Policies, Recorder: f.r.Recorder, ResyncInterval: time.Minute, Catalog: f.r.Catalog}
+	if err := f.r.Reconcile(f.ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	sub := stored.Status.Subjects[0]
+	if len(sub.ExternalRoles)+len(sub.ExternalPermissions)+len(sub.PendingRoles)+len(sub.PendingPermissions) != 0 ||
+		!slices.Equal(sub.Roles, []string{editor}) || !slices.Equal(sub.Permissions, []string{api + " read:reports"}) {
+		t.Fatalf("the binding's own grants must be recorded as applied, not external: %+v", sub)
+	}
+	if len(stored.Status.Drift) != 0 {
+		t.Errorf("a pending grant is not drift: %+v", stored.Status.Drift)
+	}
+	if err := f.r.Delete(f.ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if r, p := f.emu.UserRoleIDs(alice), f.emu.UserPermissions(alice); len(r)+len(p) != 0 {
+		t.Fatalf("after delete alice holds %v %v", r, p)
+	}
+}
+
+func TestListFewStaysShort(t *testing.T) {
+	var many []string
+	for i := range 200 {
+		many = append(many, fmt.Sprintf("email:someone-with-a-long-address-%03d@a-long-domain.example.com", i))
+	}
+	got := listFew(many)
+	if len(got) > 500 || !strings.HasSuffix(got, " and 195 more") {
+		t.Errorf("listFew(200 long entries) = %q (%d characters)", got, len(got))
+	}
+	if got := listFew([]string{"a", "b"}); got != "a, b" {
+		t.Errorf("listFew of two = %q", got)
+	}
+	if got := listFew([]string{strings.Repeat("x", 2000)}); len(got) > 410 {
+		t.Errorf("one huge entry is cut: %d characters", len(got))
 	}
 }

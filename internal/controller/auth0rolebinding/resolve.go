@@ -3,18 +3,28 @@ package auth0rolebinding
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/grants"
+	"github.com/usersync/auth0-operator/internal/policy"
+	"github.com/usersync/auth0-operator/internal/userdiff"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// resolve checks the binding against the tenancy policy and resolves what it names: the tenant
-// and permissions against the policy before the tenant Secret is read; roles after they are
-// resolved (a policy may name them by name or id), before any write.
+// resolve checks the binding against the tenancy policy and resolves what it names. The tenant,
+// the permissions and the roles are checked before the tenant Secret is read or Auth0 is
+// called; only a role the policy might allow by its other identity (a name whose id a policy
+// lists, an id whose name it lists) is checked again once resolved, still before any write.
+// The tenant counts as verified once Auth0 answered this client (its token worked).
 func (r *Reconciler) resolve(ctx context.Context, s *bindingScope) error {
 	obj := s.obj
 	var err error
@@ -29,23 +39,134 @@ func (r *Reconciler) resolve(ctx context.Context, s *bindingScope) error {
 			return err
 		}
 	}
-	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
+	deferred, err := r.checkRolesFirst(ctx, s)
+	if err != nil {
 		return err
 	}
-	for _, step := range []func(context.Context, *bindingScope) error{
-		r.resolveRoles,
-		r.checkRoles,
-		r.resolvePermissions,
-		r.resolveSubjects,
-	} {
-		if err := step(ctx, s); err != nil {
-			return err
+	s.full = r.fullObservationDue(s.obj)
+	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
+		return stillDenied(deferred, err)
+	}
+	if err := r.resolveRoles(ctx, s); err != nil {
+		return stillDenied(deferred, err)
+	}
+	if err := r.checkRoles(s, deferred); err != nil {
+		return err
+	}
+	if err := r.resolvePermissions(ctx, s); err != nil {
+		return err
+	}
+	// Roles and permissions were resolved with this client: Auth0 answered it (now, or earlier
+	// in this process: the catalog is kept per client), so its credentials work for this domain.
+	if s.tenant, err = r.Tenants.Domain(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
+		return err
+	}
+	return r.resolveSubjects(ctx, s)
+}
+
+// fullObservationDue says whether this pass verifies every subject and reads every grant: after
+// a spec change, after a restart, and once per resync interval. The last one is remembered when
+// its pass ended, and the resync is requeued (jittered, never earlier) only after that, so the
+// resync always finds one due, while the passes woken in between (subjects becoming ready, a
+// Secret or policy event) reuse what it found.
+func (r *Reconciler) fullObservationDue(obj *v1alpha1.Auth0RoleBinding) bool {
+	last, ok := r.observedAt.Load(client.ObjectKeyFromObject(obj))
+	if !ok {
+		return true
+	}
+	o := last.(observation)
+	return o.generation != obj.Generation || time.Since(o.at) >= controller.ResyncOf(obj.Spec.ResyncInterval, r.ResyncInterval)
+}
+
+// observation is when a binding last observed fully, for which generation, and the user ids
+// of userRef subjects it found gone then.
+type observation struct {
+	at         time.Time
+	generation int64
+	missing    map[string]bool
+}
+
+// foundMissing reports whether the last full observation found the user id gone.
+func (r *Reconciler) foundMissing(obj *v1alpha1.Auth0RoleBinding, uid string) bool {
+	last, ok := r.observedAt.Load(client.ObjectKeyFromObject(obj))
+	return ok && last.(observation).missing[uid]
+}
+
+// deferredRole is a role the policy does not allow by the identity the spec gives it, but might
+// by the other one: it is checked again once resolved.
+type deferredRole struct {
+	ref    v1alpha1.RoleReference
+	denial error
+}
+
+// checkRolesFirst checks every role against the policy by what the spec names it (name or id),
+// before any Secret is read or call made. A role denied that way is refused at once, unless a
+// policy selecting the namespace lists roles by the other kind of identity; those are returned
+// to be checked again after resolution.
+func (r *Reconciler) checkRolesFirst(ctx context.Context, s *bindingScope) ([]deferredRole, error) {
+	var deferred []deferredRole
+	var patterns []string
+	loaded := false
+	for _, ref := range s.obj.Spec.Roles {
+		err := controller.Denied(s.allowed.CheckRole(ref.Name, ref.ID))
+		if err == nil {
+			continue
+		}
+		if !loaded {
+			var lerr error
+			if patterns, lerr = r.rolePatterns(ctx, s.allowed); lerr != nil {
+				return nil, lerr
+			}
+			loaded = true
+		}
+		if !mayNameOtherwise(patterns, ref) {
+			return nil, err
+		}
+		deferred = append(deferred, deferredRole{ref: ref, denial: err})
+	}
+	return deferred, nil
+}
+
+// rolePatterns are the role patterns of the policies selecting the namespace (from the cache).
+func (r *Reconciler) rolePatterns(ctx context.Context, allowed policy.Effective) ([]string, error) {
+	var out []string
+	for _, name := range allowed.Names {
+		var p v1alpha1.Auth0TenancyPolicy
+		if err := r.Policies.Reader.Get(ctx, types.NamespacedName{Name: name}, &p); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("cannot get Auth0TenancyPolicy %s: %w", name, err)
+		}
+		out = append(out, p.Spec.Roles...)
+	}
+	return out, nil
+}
+
+// mayNameOtherwise reports whether some pattern could allow the role by the identity the spec
+// does not give: Auth0 role ids start with "rol_", names are what the tenant's admins chose.
+func mayNameOtherwise(patterns []string, ref v1alpha1.RoleReference) bool {
+	for _, p := range patterns {
+		idLike := strings.HasPrefix(p, "rol_") || strings.HasPrefix(p, "*")
+		if ref.ID == "" && idLike || ref.ID != "" && !strings.HasPrefix(p, "rol_") {
+			return true
 		}
 	}
-	return nil
+	return false
+}
+
+// stillDenied keeps a binding with deferred roles denied when resolving them failed for good
+// (a missing Secret, refused credentials): the denial, not the tenant's refusal, is what the
+// binding's owner must see. A transient failure is retried as it is.
+func stillDenied(deferred []deferredRole, err error) error {
+	if len(deferred) > 0 && controller.Classify(err).Outcome == controller.OutcomeStalled {
+		return deferred[0].denial
+	}
+	return err
 }
 
 // resolveRoles turns role names into ids; unknown names and ids are reported, not fatal.
+// RoleCount counts distinct roles (a role named once by name and once by id is one).
 func (r *Reconciler) resolveRoles(ctx context.Context, s *bindingScope) error {
 	for _, ref := range s.obj.Spec.Roles {
 		id, err := r.Catalog.RoleID(ctx, s.auth0, ref.Name, ref.ID)
@@ -58,15 +179,16 @@ func (r *Reconciler) resolveRoles(ctx context.Context, s *bindingScope) error {
 		}
 		s.desired[grants.Role(id)] = true
 	}
-	s.obj.Status.RoleCount = len(s.obj.Spec.Roles) - len(s.unresolved)
+	s.obj.Status.RoleCount = len(s.desired)
 	return nil
 }
 
-// checkRoles refuses the whole binding when the policy denies one of its roles, so that nothing
-// is written: a binding applied halfway would look Ready to a team that asked for more.
-func (r *Reconciler) checkRoles(_ context.Context, s *bindingScope) error {
-	for _, ref := range s.obj.Spec.Roles {
-		name, id := r.Catalog.RoleNames(s.auth0, ref.Name, ref.ID)
+// checkRoles checks the deferred roles again with both their name and id, so that a binding is
+// refused whole before anything is written: a binding applied halfway would look Ready to a team
+// that asked for more.
+func (r *Reconciler) checkRoles(s *bindingScope, deferred []deferredRole) error {
+	for _, d := range deferred {
+		name, id := r.Catalog.RoleNames(s.auth0, d.ref.Name, d.ref.ID)
 		if err := controller.Denied(s.allowed.CheckRole(name, id)); err != nil {
 			return err
 		}
@@ -91,86 +213,159 @@ func (r *Reconciler) resolvePermissions(ctx context.Context, s *bindingScope) er
 }
 
 // resolveSubjects finds each subject's Auth0 user id. An Auth0User that has none yet delays
-// only that subject; ids and emails already resolved in status are reused, so that a steady
-// binding resolves without calls.
+// only that subject; one that does not exist is reported by name. On a full observation every
+// user id is verified (one search per 50) and every email subject checked against its user's
+// email, so that a deleted user is reported and a reassigned email moves the grant; an email
+// whose user is gone or changed, or that named nobody, is looked up again (users-by-email,
+// one call each). Between full observations subjects are what the last one found, so an unknown
+// email or a missing user costs one lookup per resync, not one per pass.
 func (r *Reconciler) resolveSubjects(ctx context.Context, s *bindingScope) error {
-	previous := map[string]string{}
+	previous := map[string]v1alpha1.SubjectStatus{}
 	for _, st := range s.obj.Status.Subjects {
-		previous[st.Subject] = st.UserID
+		previous[st.Subject] = st // the last entry of a key is its newest
 	}
-	var unverified []int // indexes into s.subjects of user ids never seen before
+	var verify, lookup []int // indexes into s.subjects
 	for _, sub := range s.obj.Spec.Subjects {
-		rs := resolvedSubject{key: subjectKey(sub)}
+		rs := resolvedSubject{key: subjectKey(sub), email: strings.ToLower(sub.Email), connection: sub.Connection}
+		prev, seen := previous[rs.key]
 		switch {
 		case sub.UserRef != "":
 			var u v1alpha1.Auth0User
 			err := r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: sub.UserRef}, &u)
 			switch {
 			case apierrors.IsNotFound(err):
-				rs.message = "Auth0User " + sub.UserRef + " does not exist yet"
+				// Waited for briefly (GitOps tools apply a binding and its users together, and the
+				// cache may see the binding first), then reported: the binding is Stalled and
+				// observed, not Reconciling for ever. Creating the Auth0User wakes the binding.
+				rs.message = "Auth0User " + sub.UserRef + " not found"
+				if until, ok := missingRefGrace(s.obj); ok {
+					rs.waiting = true
+					s.waitUntil = until
+				}
 			case err != nil:
 				return fmt.Errorf("cannot get Auth0User %s: %w", sub.UserRef, err)
 			case u.Status.UserID == "":
-				rs.message = "Auth0User " + sub.UserRef + " has no Auth0 user yet"
+				rs.message, rs.waiting = "Auth0User "+sub.UserRef+" has no Auth0 user yet", true
+			case s.full:
+				rs.userID = u.Status.UserID
+				verify = append(verify, len(s.subjects))
+			case r.foundMissing(s.obj, u.Status.UserID):
+				// Gone at the last full observation (the Auth0User reports it, under Report):
+				// not written to again before the next one.
+				rs.userID = u.Status.UserID
+				rs.message, rs.userID = missingMessage(&rs), ""
 			default:
 				rs.userID = u.Status.UserID
 			}
-			if rs.userID == "" {
-				s.pending = append(s.pending, rs.key)
-			}
-		case previous[rs.key] != "":
-			rs.userID = previous[rs.key]
+		case !s.full && seen:
+			rs.userID, rs.message = prev.UserID, prev.Message
 		case sub.UserID != "":
-			// Checked below in one batch, so that a binding naming many users by id costs a
-			// search per 50 of them rather than a read each.
-			rs.userID = sub.UserID
-			unverified = append(unverified, len(s.subjects))
+			rs.userID, rs.missingBefore = sub.UserID, seen && prev.UserID == ""
+			verify = append(verify, len(s.subjects))
+		case seen && prev.UserID != "":
+			rs.userID = prev.UserID
+			verify = append(verify, len(s.subjects))
 		default:
-			found, err := controller.UsersWithEmail(ctx, s.auth0, sub.Email, sub.Connection)
-			if err != nil {
-				return err
-			}
-			switch len(found) {
-			case 0:
-				rs.message = "no Auth0 user has this email"
-			case 1:
-				rs.userID = found[0].ID
-			default:
-				rs.message = fmt.Sprintf("%d users have this email; set connection", len(found))
-			}
-		}
-		if rs.userID == "" && sub.UserRef == "" {
-			s.unresolved = append(s.unresolved, rs.key)
+			lookup = append(lookup, len(s.subjects))
 		}
 		s.subjects = append(s.subjects, rs)
 	}
-	return verifyUserIDs(ctx, s, unverified)
+	moved, err := verifySubjects(ctx, s.auth0, s.subjects, verify)
+	if err != nil {
+		return err
+	}
+	return lookUpEmails(ctx, s.auth0, s.subjects, append(lookup, moved...))
 }
 
-// verifyUserIDs checks that user ids named by the spec exist: a batched search first, then a
-// read for each id the search did not return (its index lags writes by a few seconds).
-func verifyUserIDs(ctx context.Context, s *bindingScope, idx []int) error {
+// missingRefWait is how long a binding waits for an Auth0User it names to appear before it
+// reports it missing: as long as it gathers subject changes.
+const missingRefWait = subjectDebounce
+
+// missingRefGrace reports whether the binding may still wait for a missing Auth0User, and until
+// when: missingRefWait after it started waiting for subjects at this generation (the
+// Reconciling condition's transition), or from now.
+func missingRefGrace(obj *v1alpha1.Auth0RoleBinding) (time.Time, bool) {
+	start := time.Now()
+	if c := meta.FindStatusCondition(obj.Status.Conditions, v1alpha1.ConditionReconciling); c != nil && c.Status == metav1.ConditionTrue &&
+		c.Reason == conditions.ReasonSubjectsPending && c.ObservedGeneration == obj.Generation {
+		start = c.LastTransitionTime.Time
+	}
+	until := start.Add(missingRefWait)
+	return until, time.Now().Before(until)
+}
+
+// verifySubjects checks the user ids of the subjects at idx with one users search per 50 ids. A
+// user id the search does not return is read by id (the search index lags writes by a few
+// seconds), unless the last full observation already found it missing; a read that answers 404
+// reports the subject. An email subject whose user is gone, or no longer has that email (in that
+// connection), is returned to be looked up by email again.
+func verifySubjects(ctx context.Context, c auth0.Client, subjects []resolvedSubject, idx []int) (emails []int, err error) {
 	if len(idx) == 0 {
-		return nil
+		return nil, nil
 	}
-	ids := make([]string, len(idx))
-	for i, j := range idx {
-		ids[i] = s.subjects[j].userID
+	ids := make([]string, 0, len(idx))
+	for _, i := range idx {
+		ids = append(ids, subjects[i].userID)
 	}
-	found, err := s.auth0.GetUsers(ctx, ids)
+	found, err := c.GetUsers(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("cannot look up subjects by id: %w", err)
+		return nil, fmt.Errorf("cannot look up subjects by id: %w", err)
 	}
-	for _, j := range idx {
-		sub := &s.subjects[j]
-		if found[sub.userID] != nil {
-			continue
-		}
-		if _, err := s.auth0.GetUser(ctx, sub.userID); auth0.IsNotFound(err) {
+	for _, i := range idx {
+		sub := &subjects[i]
+		u := found[sub.userID]
+		switch {
+		case sub.email != "":
+			if u == nil || !hasEmail(u, sub.email, sub.connection) {
+				sub.userID = ""
+				emails = append(emails, i)
+			}
+		case u != nil:
+		case sub.missingBefore:
 			sub.userID, sub.message = "", "no Auth0 user has this id"
-			s.unresolved = append(s.unresolved, sub.key)
-		} else if err != nil {
-			return fmt.Errorf("cannot get user %s: %w", sub.userID, err)
+		default:
+			_, err := c.GetUser(ctx, sub.userID)
+			switch {
+			case auth0.IsNotFound(err):
+				sub.message = missingMessage(sub)
+				sub.goneID, sub.userID = sub.userID, ""
+			case err != nil:
+				return nil, fmt.Errorf("cannot get user %s: %w", sub.userID, err)
+			}
+		}
+	}
+	return emails, nil
+}
+
+func missingMessage(sub *resolvedSubject) string {
+	if name, ok := strings.CutPrefix(sub.key, "userRef:"); ok {
+		return fmt.Sprintf("Auth0User %s names Auth0 user %s, which does not exist", name, sub.userID)
+	}
+	return "no Auth0 user has this id"
+}
+
+// hasEmail reports whether a user has the email (compared as Auth0 keeps database emails:
+// lower-cased) in the connection, if one is given.
+func hasEmail(u *auth0.User, email, connection string) bool {
+	return strings.EqualFold(u.Email, email) && (connection == "" || userdiff.ConnectionOf(u) == connection)
+}
+
+// lookUpEmails resolves email subjects with users-by-email (immediately consistent, lower-cased
+// as Auth0 stores database emails), one call per email: Auth0 has no batched form of it.
+func lookUpEmails(ctx context.Context, c auth0.Client, subjects []resolvedSubject, idx []int) error {
+	for _, i := range idx {
+		sub := &subjects[i]
+		found, err := controller.UsersWithEmail(ctx, c, sub.email, sub.connection)
+		if err != nil {
+			return err
+		}
+		switch len(found) {
+		case 0:
+			sub.userID, sub.message = "", "no Auth0 user has this email"
+		case 1:
+			sub.userID, sub.message = found[0].ID, ""
+		default:
+			sub.userID, sub.message = "", fmt.Sprintf("%d users have this email; set connection", len(found))
 		}
 	}
 	return nil

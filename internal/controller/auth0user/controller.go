@@ -57,14 +57,18 @@ type Reconciler struct {
 // before it filled in.
 type userScope struct {
 	obj *v1alpha1.Auth0User
-	// owner is the marker this object writes on its Auth0 user.
-	owner string
+	// owner is the marker this object writes on its Auth0 user (with its UID); nameOwner the
+	// same without the UID, the format of earlier releases and of export.
+	owner, nameOwner string
 	// Filled by resolve: the spec as Auth0 fields, the tenant's client, and the password with
 	// the Secret version it came from (password only when it has to be sent).
 	desired         userdiff.Desired
 	auth0           auth0.Client
+	domain          string
 	password        string
 	passwordVersion *v1alpha1.PasswordStatus
+	// passwordUnavailable says why the password Secret cannot be read ("" when it can).
+	passwordUnavailable string
 	// Filled by observe (and create, update): the user as Auth0 holds it; nil when it does not
 	// exist (not yet created, or deleted out of band and only reported).
 	observed *auth0.User
@@ -74,7 +78,7 @@ type userScope struct {
 
 // Reconcile runs the phases in order; the first error ends the pass and decides its conditions.
 func (r *Reconciler) Reconcile(ctx context.Context, obj *v1alpha1.Auth0User) error {
-	s := &userScope{obj: obj, owner: ownerOf(r.ClusterName, obj)}
+	s := &userScope{obj: obj, owner: ownerOf(r.ClusterName, obj), nameOwner: nameOwnerOf(r.ClusterName, obj)}
 	for _, phase := range []func(context.Context, *userScope) error{
 		r.resolve,        // resolve.go
 		r.observeUser,    // observe.go
@@ -101,10 +105,14 @@ func (r *Reconciler) ResyncAfter(obj *v1alpha1.Auth0User, stalled bool) time.Dur
 
 // ReadyMessage names the user, and its drift under policy Report.
 func (r *Reconciler) ReadyMessage(obj *v1alpha1.Auth0User) string {
+	msg := fmt.Sprintf("user %s matches the spec", obj.Status.UserID)
 	if obj.Status.DriftCount > 0 && obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
-		return fmt.Sprintf("user %s observed; %d fields drifted (policy Report)", obj.Status.UserID, obj.Status.DriftCount)
+		msg = fmt.Sprintf("user %s observed; %d fields drifted (policy Report)", obj.Status.UserID, obj.Status.DriftCount)
 	}
-	return fmt.Sprintf("user %s matches the spec", obj.Status.UserID)
+	if pw := obj.Status.Password; pw != nil && pw.Unmanaged != "" {
+		msg += "; " + pw.Unmanaged
+	}
+	return msg
 }
 
 // SetupWithManager registers the controller: Auth0User objects, and the metadata of the Secrets

@@ -3,12 +3,13 @@ package auth0user
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/userdiff"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,13 +29,16 @@ func (r *Reconciler) createUser(ctx context.Context, s *userScope) error {
 			return nil
 		}
 	}
+	if s.passwordUnavailable != "" {
+		return controller.Stalled(conditions.ReasonSecretUnavailable, "%s; the user cannot be created without its password", s.passwordUnavailable)
+	}
 	if s.passwordVersion != nil && s.password == "" {
 		// Recreating a user deleted out of band: the password was not read for a steady pass.
 		if err := r.readPassword(ctx, s, true); err != nil {
 			return err
 		}
 	}
-	if err := r.recordKeysBeforeCreate(ctx, s); err != nil {
+	if err := r.recordCreateIntent(ctx, s); err != nil {
 		return err
 	}
 	created, err := s.auth0.CreateUser(ctx, userdiff.CreateRequest(s.desired, s.password, s.obj.Spec.VerifyEmail, s.owner))
@@ -46,43 +50,62 @@ func (r *Reconciler) createUser(ctx context.Context, s *userScope) error {
 			return err
 		}
 		if s.observed == nil {
-			return fmt.Errorf("cannot create user (Auth0 says it exists, but users-by-email does not find it yet): %w", err)
+			// Not a refusal to stall on: the lookup may lag the create that answered 409.
+			return &controller.TransientError{Reason: conditions.ReasonAuth0Unavailable,
+				Err: fmt.Errorf("cannot create user (Auth0 says it exists, but users-by-email does not find it yet): %w", err)}
 		}
 		return nil
 	}
 	if err != nil {
+		if auth0.NeverApplied(err) && st.UserID == "" {
+			// Refused or never sent: no user was made, and deletion need not look for one.
+			st.CreateAttempted = false
+		}
 		return fmt.Errorf("cannot create user: %w", err)
 	}
 	r.wrote(s, created.ID)
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Created", "Create", "created Auth0 user %s", created.ID)
 	st.UserID = created.ID
 	st.Password = s.passwordVersion
-	managed := userdiff.ManagedAfterApply(s.desired, userdiff.Managed{}, true)
-	st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = managed.UserMetadataKeys, managed.AppMetadataKeys
+	setKeys(st, userdiff.KeysAfter(s.desired, userdiff.Managed{}, s.desired.UserMetadata, s.desired.AppMetadata, true))
 	s.observed = created
 	s.created = true
 	return nil
 }
 
-// recordKeysBeforeCreate writes the metadata keys a create is about to set into status before
-// the create is sent. If its response is lost, or the manager stops before the status is written,
-// the user is later found by its owner marker; without this record, a key dropped from the spec
-// meanwhile would stay in Auth0 for ever. It costs one status write per created user.
-func (r *Reconciler) recordKeysBeforeCreate(ctx context.Context, s *userScope) error {
+// recordCreateIntent records in status, before the create is sent, that a create was attempted,
+// in which tenant, and the metadata keys it sets. If its response is lost, or the manager stops
+// before the status is written, the user is later found by its owner marker: without this record
+// deletion would not look for it (an object that never attempted a create releases at once), and
+// a key dropped from the spec meanwhile would stay in Auth0 for ever. It costs one status write
+// per created user.
+func (r *Reconciler) recordCreateIntent(ctx context.Context, s *userScope) error {
 	st := &s.obj.Status
-	previous := userdiff.Managed{UserMetadataKeys: st.ManagedUserMetadataKeys, AppMetadataKeys: st.ManagedAppMetadataKeys}
-	pending := userdiff.ManagedAfterApply(s.desired, previous, false)
-	if slices.Equal(pending.UserMetadataKeys, previous.UserMetadataKeys) && slices.Equal(pending.AppMetadataKeys, previous.AppMetadataKeys) {
+	previous := s.obj.DeepCopy()
+	st.CreateAttempted = true
+	st.TenantDomain = s.domain
+	setKeys(st, userdiff.KeysAfter(s.desired, keysOf(st), s.desired.UserMetadata, s.desired.AppMetadata, false))
+	if equality.Semantic.DeepEqual(previous.Status, *st) {
 		return nil
 	}
 	// A copy is patched: the object keeps its resourceVersion, so that the reconcile's own
 	// status patch at the end is not turned into an optimistic-lock precondition.
-	st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = pending.UserMetadataKeys, pending.AppMetadataKeys
 	written := s.obj.DeepCopy()
-	base := written.DeepCopy()
-	base.Status.ManagedUserMetadataKeys, base.Status.ManagedAppMetadataKeys = previous.UserMetadataKeys, previous.AppMetadataKeys
-	if err := r.Status().Patch(ctx, written, client.MergeFrom(base)); err != nil {
-		return fmt.Errorf("cannot record the metadata keys of the user about to be created: %w", err)
+	if err := r.Status().Patch(ctx, written, client.MergeFrom(previous)); err != nil {
+		return controller.KubernetesError("cannot record the create about to be sent: %w", err)
 	}
 	return nil
+}
+
+// keysOf and setKeys move metadata keys between status and internal/userdiff.
+func keysOf(st *v1alpha1.Auth0UserStatus) userdiff.Managed {
+	return userdiff.Managed{
+		UserMetadataKeys: st.ManagedUserMetadataKeys, AppMetadataKeys: st.ManagedAppMetadataKeys,
+		FoundUserMetadataKeys: st.FoundUserMetadataKeys, FoundAppMetadataKeys: st.FoundAppMetadataKeys,
+	}
+}
+
+func setKeys(st *v1alpha1.Auth0UserStatus, m userdiff.Managed) {
+	st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = m.UserMetadataKeys, m.AppMetadataKeys
+	st.FoundUserMetadataKeys, st.FoundAppMetadataKeys = m.FoundUserMetadataKeys, m.FoundAppMetadataKeys
 }

@@ -8,41 +8,56 @@ import (
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/userdiff"
 )
 
-// Delete deletes the Auth0 user (deletionPolicy Delete) or releases it (Orphan). An unreachable
-// tenant (its Secret deleted, say) ends as a Stalled error: the shell lets the object go and a
-// Warning event says the user was left in place.
+// Delete deletes the Auth0 user (deletionPolicy Delete) or releases it (Orphan). An object that
+// never attempted a create has nothing in Auth0 and goes at once. Otherwise deletion is retried
+// with backoff, under a condition saying what it waits for, until it succeeds: the user is never
+// left behind silently. Setting deletionPolicy Orphan is the explicit way to give up when the
+// tenant is out of reach: the object then goes and the user keeps its owner marker, which no
+// later object takes over without adoption.
 func (r *Reconciler) Delete(ctx context.Context, obj *v1alpha1.Auth0User) error {
-	if err := r.releaseUser(ctx, obj); err != nil {
-		return fmt.Errorf("Auth0 user %s left in place: %w", obj.Status.UserID, err)
+	st := &obj.Status
+	if st.UserID == "" && !st.CreateAttempted {
+		return nil
 	}
-	return nil
+	err := r.releaseUser(ctx, obj)
+	if err == nil {
+		return nil
+	}
+	if v := controller.Classify(err); obj.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan && v.Outcome == controller.OutcomeStalled {
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, v.Reason, "Delete", "%s", conditions.Truncate(
+			fmt.Sprintf("Auth0 user %s left in place with its owner marker (deletionPolicy Orphan): %s", st.UserID, v.Message)))
+		return nil
+	}
+	return &controller.TransientError{Reason: conditions.ReasonDeletionBlocked,
+		Err: fmt.Errorf("cannot delete Auth0 user %s yet, retrying (set spec.deletionPolicy to Orphan to leave it in Auth0): %w", st.UserID, err)}
 }
 
 func (r *Reconciler) releaseUser(ctx context.Context, obj *v1alpha1.Auth0User) error {
 	id := obj.Status.UserID
 	c, err := r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef)
 	if err != nil {
-		if id == "" {
-			return nil // no user is known, and there is no tenant to look in
-		}
 		return err
+	}
+	if recorded := obj.Status.TenantDomain; recorded != "" {
+		domain, err := r.Tenants.Domain(ctx, obj.Namespace, obj.Spec.TenantRef)
+		if err != nil {
+			return err
+		}
+		if domain != recorded {
+			return controller.Stalled(conditions.ReasonTenantChanged, "the user lives in tenant %s, but the tenant Secret now names %s", recorded, domain)
+		}
 	}
 	if id == "" {
 		// A create whose response was lost, or whose status write a restart prevented, left a
 		// user with this object's owner marker but no id in status: it is found by email, or
 		// it would outlive its object.
-		if id, err = r.findOwnCreate(ctx, c, obj); err != nil {
-			if controller.Classify(err).Outcome == controller.OutcomeStalled {
-				return nil // the tenant refuses the lookup: no user is known to exist
-			}
+		if id, err = r.findOwnCreate(ctx, c, obj); err != nil || id == "" {
 			return err
-		}
-		if id == "" {
-			return nil
 		}
 	}
 	u, err := c.GetUser(ctx, id)
@@ -51,7 +66,8 @@ func (r *Reconciler) releaseUser(ctx context.Context, obj *v1alpha1.Auth0User) e
 		return nil
 	case err != nil:
 		return fmt.Errorf("cannot get user %s: %w", id, err)
-	case userdiff.Owner(u) != ownerOf(r.ClusterName, obj):
+	}
+	if owner := userdiff.Owner(u); owner != ownerOf(r.ClusterName, obj) && !(owner == nameOwnerOf(r.ClusterName, obj) && id == obj.Status.UserID) {
 		return nil // somebody else's now; never delete it
 	}
 	// The object goes either way: its snapshot must not outlive it.
@@ -65,7 +81,7 @@ func (r *Reconciler) releaseUser(ctx context.Context, obj *v1alpha1.Auth0User) e
 		r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Orphaned", "Delete", "Auth0 user %s released and left in place", id)
 		return nil
 	}
-	if err := c.DeleteUser(ctx, id); err != nil {
+	if err := c.DeleteUser(ctx, id); err != nil && !auth0.IsNotFound(err) {
 		return fmt.Errorf("cannot delete user %s: %w", id, err)
 	}
 	r.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, "Deleted", "Delete", "deleted Auth0 user %s", id)

@@ -3,6 +3,7 @@ package auth0user
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,7 +30,10 @@ func (r *Reconciler) observeUser(ctx context.Context, s *userScope) error {
 		case err != nil:
 			return fmt.Errorf("cannot get user %s: %w", st.UserID, err)
 		}
-		if owner := userdiff.Owner(u); owner != s.owner {
+		// The marker names this object, or names it without a UID (the format before markers
+		// carried one, and export's): either way its status holds the id, so it is this
+		// object's.
+		if owner := userdiff.Owner(u); owner != s.owner && owner != s.nameOwner {
 			return r.ownedElsewhere(u, owner)
 		}
 		s.observed = u
@@ -45,7 +49,7 @@ func (r *Reconciler) observeUser(ctx context.Context, s *userScope) error {
 // changed since the last success (a spec change deserves a fresh, consistent read).
 func (r *Reconciler) readUser(ctx context.Context, s *userScope) (*auth0.User, error) {
 	id := s.obj.Status.UserID
-	if r.Snapshots != nil && s.obj.Generation == s.obj.Status.ObservedGeneration {
+	if r.Snapshots != nil && controller.SpecApplied(s.obj) {
 		if u, ok := r.Snapshots.Get(s.auth0, id, controller.ResyncOf(s.obj.Spec.ResyncInterval, r.ResyncInterval), time.Now()); ok {
 			return u, nil
 		}
@@ -79,24 +83,47 @@ func (r *Reconciler) findByEmail(ctx context.Context, s *userScope) error {
 	u := matches[0]
 	switch owner := userdiff.Owner(u); {
 	case owner == s.owner:
-		// Our own earlier create, whose response never arrived.
+		// This object's own earlier create, whose response never arrived (same UID).
 		log.FromContext(ctx).Info("found the user an earlier create made", "userID", u.ID)
+	case owner == s.nameOwner || strings.HasPrefix(owner, s.nameOwner+"/"):
+		// Marked by an earlier object of the same name (deleted while its user stayed), or by
+		// export for an object of this name (without a UID: it had none yet). Either way this
+		// object is a stranger to it, and takes it over only by adoption, which the tenancy
+		// policy governs; its password is never sent there otherwise. A marker without a UID
+		// already names this object and is kept as it is (an exported tenant applies with no
+		// write); one with another UID is claimed.
+		if !s.obj.Spec.AdoptExisting {
+			return controller.Stalled(conditions.ReasonUserExists, "user %s with email %s in connection %s was left by an earlier object named %s/%s; set spec.adoptExisting to manage it", u.ID, s.desired.Email, s.desired.Connection, s.obj.Namespace, s.obj.Name)
+		}
+		if owner != s.nameOwner {
+			if u, err = r.claim(ctx, s, u); err != nil {
+				return err
+			}
+		}
 	case owner != "":
 		return r.ownedElsewhere(u, owner)
 	case !s.obj.Spec.AdoptExisting:
 		return controller.Stalled(conditions.ReasonUserExists, "user %s with email %s already exists in connection %s; set spec.adoptExisting to manage it", u.ID, s.desired.Email, s.desired.Connection)
 	default:
-		claimed, err := s.auth0.UpdateUser(ctx, u.ID, auth0.UserUpdate{AppMetadata: map[string]any{userdiff.OwnerKey: s.owner}})
-		r.wrote(s, u.ID)
-		if err != nil {
-			return fmt.Errorf("cannot claim existing user %s: %w", u.ID, err)
+		if u, err = r.claim(ctx, s, u); err != nil {
+			return err
 		}
-		r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Adopted", "Adopt", "adopted existing Auth0 user %s", u.ID)
-		u = claimed
 	}
 	st.UserID = u.ID
+	st.TenantDomain = s.domain
 	s.observed = u
 	return nil
+}
+
+// claim marks an existing user as this object's (adoption).
+func (r *Reconciler) claim(ctx context.Context, s *userScope, u *auth0.User) (*auth0.User, error) {
+	claimed, err := s.auth0.UpdateUser(ctx, u.ID, auth0.UserUpdate{AppMetadata: map[string]any{userdiff.OwnerKey: s.owner}})
+	r.wrote(s, u.ID)
+	if err != nil {
+		return nil, fmt.Errorf("cannot claim existing user %s: %w", u.ID, err)
+	}
+	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Adopted", "Adopt", "adopted existing Auth0 user %s", u.ID)
+	return claimed, nil
 }
 
 func (r *Reconciler) ownedElsewhere(u *auth0.User, owner string) error {
@@ -106,8 +133,15 @@ func (r *Reconciler) ownedElsewhere(u *auth0.User, owner string) error {
 	return controller.Stalled(conditions.ReasonOwnedElsewhere, "Auth0 user %s is managed by %s, not by this object", u.ID, owner)
 }
 
-// ownerOf is the owner marker of an object: cluster, namespace and name. The UID is left out on
-// purpose so that an object deleted with policy Orphan and applied again finds its user.
+// ownerOf is the owner marker of an object instance: cluster, namespace, name and UID. An object
+// recreated under an old name has another UID: it is a stranger to what its predecessor left.
 func ownerOf(cluster string, obj client.Object) string {
+	return nameOwnerOf(cluster, obj) + "/" + string(obj.GetUID())
+}
+
+// nameOwnerOf is the marker without the UID: the format before markers carried one, and the one
+// `export` writes (its objects have no UID yet). It is trusted only for the user whose id the
+// object's status holds, and is replaced by ownerOf on the next write.
+func nameOwnerOf(cluster string, obj client.Object) string {
 	return cluster + "/" + obj.GetNamespace() + "/" + obj.GetName()
 }

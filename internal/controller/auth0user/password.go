@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
 )
 
@@ -17,11 +18,22 @@ func (r *Reconciler) updatePassword(ctx context.Context, s *userScope) error {
 		return nil // deleted out of band, reported under policy Report (see createUser)
 	}
 	st := &s.obj.Status
+	if s.passwordUnavailable != "" {
+		// The password set before stays in Auth0; it is managed again when the Secret returns
+		// (a new Secret has a new UID, so its password is sent).
+		if st.Password == nil {
+			st.Password = &v1alpha1.PasswordStatus{}
+		}
+		st.Password.Unmanaged = s.passwordUnavailable + "; the password is not managed until it returns"
+		return nil
+	}
 	if s.passwordVersion == nil {
 		st.Password = nil
 		return nil
 	}
-	if s.created || (st.Password != nil && *st.Password == *s.passwordVersion) {
+	if s.created || (st.Password != nil && st.Password.SecretUID == s.passwordVersion.SecretUID &&
+		st.Password.SecretResourceVersion == s.passwordVersion.SecretResourceVersion && st.Password.Key == s.passwordVersion.Key) {
+		st.Password = s.passwordVersion // clears Unmanaged
 		return nil
 	}
 	pw := s.password

@@ -134,7 +134,7 @@ func TestCreateRecordsTheMetadataKeysBeforeThePOSTAndSendsThePasswordOnce(t *tes
 	if pw := got.Status.Password; pw == nil || pw.SecretUID != "uid-password" || pw.Key != "password" || pw.SecretResourceVersion == "" {
 		t.Fatalf("status.password does not record the Secret version sent: %+v", got.Status.Password)
 	}
-	if owner := f.emu.User(id)["app_metadata"].(map[string]any)[userdiff.OwnerKey]; owner != clusterName+"/"+testNS+"/alice" {
+	if owner := f.emu.User(id)["app_metadata"].(map[string]any)[userdiff.OwnerKey]; owner != clusterName+"/"+testNS+"/alice/"+string(got.UID) {
 		t.Fatalf("owner marker %v", owner)
 	}
 

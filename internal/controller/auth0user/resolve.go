@@ -35,6 +35,14 @@ func (r *Reconciler) resolve(ctx context.Context, s *userScope) error {
 	if s.auth0, err = r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
 		return err
 	}
+	if s.domain, err = r.Tenants.Domain(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
+		return err
+	}
+	// A user that exists in the tenant status records is never created again elsewhere because
+	// the Secret now names another domain: moving tenants is explicit.
+	if st := &obj.Status; st.UserID != "" && st.TenantDomain != "" && st.TenantDomain != s.domain {
+		return controller.Stalled(conditions.ReasonTenantChanged, "Auth0 user %s lives in tenant %s, but the tenant Secret now names %s; point the Secret back, or delete this object (with deletionPolicy Orphan, as the old tenant is out of reach) and create it anew", st.UserID, st.TenantDomain, s.domain)
+	}
 	return r.readPassword(ctx, s, false)
 }
 
@@ -51,21 +59,25 @@ func (r *Reconciler) readPassword(ctx context.Context, s *userScope, force bool)
 		key = "password"
 	}
 	name := types.NamespacedName{Namespace: s.obj.Namespace, Name: ref.Name}
-	if sent := s.obj.Status.Password; !force && sent != nil && s.obj.Status.UserID != "" && sent.Key == key &&
+	if sent := s.obj.Status.Password; !force && sent != nil && sent.SecretUID != "" && s.obj.Status.UserID != "" && sent.Key == key &&
 		r.Tenants.SecretVersion(ctx, name) == sent.SecretUID+"/"+sent.SecretResourceVersion {
-		s.passwordVersion = sent.DeepCopy()
+		s.passwordVersion = &v1alpha1.PasswordStatus{SecretUID: sent.SecretUID, SecretResourceVersion: sent.SecretResourceVersion, Key: sent.Key}
 		return nil
 	}
+	// A missing Secret or key matters only when the password must be set: a create stalls on it
+	// (createUser), an existing user keeps reconciling with its password unmanaged (password.go).
 	var secret corev1.Secret
 	if err := r.Tenants.Reader.Get(ctx, name, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return controller.Stalled(conditions.ReasonSecretUnavailable, "password Secret %q not found", ref.Name)
+			s.passwordUnavailable = fmt.Sprintf("password Secret %q not found", ref.Name)
+			return nil
 		}
-		return fmt.Errorf("cannot get password Secret %q: %w", ref.Name, err)
+		return controller.KubernetesError("cannot get password Secret %q: %w", ref.Name, err)
 	}
 	pw, ok := secret.Data[key]
 	if !ok || len(pw) == 0 {
-		return controller.Stalled(conditions.ReasonSecretUnavailable, "password Secret %q has no key %q", ref.Name, key)
+		s.passwordUnavailable = fmt.Sprintf("password Secret %q has no key %q", ref.Name, key)
+		return nil
 	}
 	s.password = string(pw)
 	s.passwordVersion = &v1alpha1.PasswordStatus{SecretUID: string(secret.UID), SecretResourceVersion: secret.ResourceVersion, Key: key}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
 	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/userdiff"
 )
 
@@ -22,45 +23,39 @@ func (r *Reconciler) updateUser(ctx context.Context, s *userScope) error {
 		return nil
 	}
 	st := &s.obj.Status
-	managed := userdiff.Managed{UserMetadataKeys: st.ManagedUserMetadataKeys, AppMetadataKeys: st.ManagedAppMetadataKeys}
-	plan := userdiff.Compare(s.desired, s.observed, managed)
-	specChanged := s.obj.Generation != st.ObservedGeneration
+	keys := keysOf(st)
+	plan := userdiff.Compare(s.desired, s.observed, keys)
+	specChanged := !controller.SpecApplied(s.obj)
 
 	if specChanged {
 		r.recordDrift(s.obj, nil)
 	} else {
 		r.recordDrift(s.obj, driftEntries(plan.Differences, st.Drift))
 	}
-	if !plan.NeedsUpdate() {
-		// Auth0 holds every key the spec declares, also right after an adoption or a create
-		// whose response was lost (which record no keys themselves): they are managed from now
-		// on, so that a key later dropped from the spec is released.
-		done := userdiff.ManagedAfterApply(s.desired, managed, true)
-		st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = done.UserMetadataKeys, done.AppMetadataKeys
-		return nil
-	}
 	update := plan.Update
 	if !specChanged && s.obj.Spec.DriftPolicy == v1alpha1.DriftPolicyReport {
-		if len(plan.Released) == 0 {
-			return nil
-		}
 		// Report leaves drifted fields alone but still removes keys this object gave up.
 		update = releaseOnly(plan)
 	}
-	// Record the union of old and new keys before writing, so a key is never forgotten while
-	// a write that may or may not have reached Auth0 is retried.
-	pending := userdiff.ManagedAfterApply(s.desired, managed, false)
-	st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = pending.UserMetadataKeys, pending.AppMetadataKeys
-	if update.Email != "" {
-		update.VerifyEmail = s.obj.Spec.VerifyEmail
+	if update.IsEmpty() {
+		// Keys the spec declares that Auth0 already held (right after an adoption, say) are
+		// found, not written: when they leave the spec they are released, not deleted.
+		setKeys(st, userdiff.KeysAfter(s.desired, keys, nil, nil, true))
+		return nil
+	}
+	// Recorded before writing, so a key is never forgotten while a write that may or may not
+	// have reached Auth0 is retried.
+	setKeys(st, userdiff.KeysAfter(s.desired, keys, update.UserMetadata, update.AppMetadata, false))
+	if v := s.obj.Spec.VerifyEmail; update.Email != "" && v != nil {
+		verify := *v // a copy: the SDK decodes Auth0's answer into the request it sent
+		update.VerifyEmail = &verify
 	}
 	updated, err := s.auth0.UpdateUser(ctx, st.UserID, update)
 	r.wrote(s, st.UserID)
 	if err != nil {
 		return fmt.Errorf("cannot update user %s: %w", st.UserID, err)
 	}
-	done := userdiff.ManagedAfterApply(s.desired, managed, true)
-	st.ManagedUserMetadataKeys, st.ManagedAppMetadataKeys = done.UserMetadataKeys, done.AppMetadataKeys
+	setKeys(st, userdiff.KeysAfter(s.desired, keys, update.UserMetadata, update.AppMetadata, true))
 	s.observed = updated
 	return nil
 }
