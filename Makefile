@@ -177,7 +177,8 @@ dev-check: manifests ## Run the embedded default non-interactively: exit 0 once 
 # The Helm chart (charts/auth0-operator) packages config/: `chart-sync` copies into it what config/
 # generates (CRDs, RBAC rules) or holds (admission policies, alert rules, dashboard), `chart-check`
 # fails when that copy is stale or not committed, `chart-test` renders the chart and compares it
-# with `kustomize build` of config/. helm and promtool are built from pinned modules into ./bin
+# with `kustomize build` of config/, `chart-apiserver-test` installs it with helm on a real API
+# server (envtest's). helm and promtool are built from pinned modules into ./bin
 # (Prometheus v3.16.0 is the Go module version v0.316.0; built without the cloud service-discovery
 # plugins, which promtool's rule tests do not use).
 HELM_VERSION ?= v3.22.0
@@ -202,6 +203,10 @@ helm-lint: $(HELM) ## helm lint --strict the chart, with its default values and 
 .PHONY: chart-test
 chart-test: $(HELM) $(KUSTOMIZE) ## Render the chart (default, namespaced, monitoring, renamed) and compare it with kustomize build of config/.
 	go run ./hack/chartgen compare --helm $(HELM) --kustomize $(KUSTOMIZE)
+
+.PHONY: chart-apiserver-test
+chart-apiserver-test: $(HELM) ## helm install the chart (cluster-wide and namespaced) on the envtest API server; check RBAC, admission policies, uninstall.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-toolchain.sh $(ENVTEST_ASSETS_DIR))" go run ./hack/chartgen install --helm $(HELM)
 
 .PHONY: prometheus-test
 prometheus-test: $(PROMTOOL) ## promtool check and unit-test the alert rules, check the dashboard's queries and metric names.

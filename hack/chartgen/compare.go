@@ -93,6 +93,7 @@ func compare(args []string) error {
 	c.compareNamespaced()
 	c.compareMonitoring(defaultRender)
 	c.compareRenamed()
+	c.compareMinimal()
 	c.refusedValues()
 
 	if len(c.problems) > 0 {
@@ -593,6 +594,24 @@ func (c *checker) compareRenamed() {
 	if !policy {
 		c.errorf("renamed release: no Secret admission policy rendered")
 	}
+}
+
+// compareMinimal: with every optional part off, the chart renders only the ServiceAccount, the
+// manager's ClusterRole and binding, and the Deployment, whose args say so.
+func (c *checker) compareMinimal() {
+	objs := c.helmTemplate(release, namespace, "--set", "metrics.enabled=false", "--set", "leaderElection.enabled=false",
+		"--set", "admissionPolicies.enabled=false", "--set", "crds.install=false")
+	var kinds []string
+	for _, o := range objs {
+		kinds = append(kinds, o.GetKind())
+		if o.GetKind() == "Deployment" {
+			cs, _ := field(o, "spec", "template", "spec", "containers").([]any)
+			c.equal("minimal values: args", cs[0].(map[string]any)["args"],
+				[]any{"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=:8081"})
+		}
+	}
+	sort.Strings(kinds)
+	c.equal("minimal values: kinds", kinds, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"})
 }
 
 // refusedValues: values.schema.json refuses what the manager would refuse at start.

@@ -20,13 +20,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// install creates the chart's renders on a real kube-apiserver (the envtest control plane of
-// $KUBEBUILDER_ASSETS, with RBAC and admission policies enforced), and checks that the API
-// server accepts every object and enforces
-// what the chart promises: the Secret policy refuses the release's service account any change
-// but its finalizer, the metadata policy refuses a dotted key, and each mode's RBAC lets the
+// install installs the chart with helm on a real kube-apiserver (the envtest control plane of
+// $KUBEBUILDER_ASSETS, which enforces RBAC and admission policies): the cluster-wide install and,
+// as a second release, the namespaced one. It checks that helm installs both (printing the
+// notes), that the Secret policy refuses each release's service account any change but its
+// finalizer, that the metadata policy refuses a dotted key, that each mode's RBAC lets the
 // service account do its work and nothing wider (namespaced mode: Secrets only in the watched
-// namespaces and the default tenant's Secret by name).
+// namespaces, and the default tenant's by name), and that helm uninstall leaves only the CRDs.
 func install(args []string) error {
 	fs := flag.NewFlagSet("install", flag.ExitOnError)
 	c := &checker{}
@@ -44,16 +44,34 @@ func install(args []string) error {
 		return fmt.Errorf("cannot start the envtest control plane: %w", err)
 	}
 	defer func() { _ = env.Stop() }()
+	cleanups = append(cleanups, func() { _ = env.Stop() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin, err := client.New(cfg, client.Options{})
 	if err != nil {
 		return err
 	}
-	t := &tester{checker: c, ctx: ctx, env: env, admin: admin}
+	adminUser, err := env.AddUser(envtest.User{Name: "chart-test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := adminUser.KubeConfig()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "chart-test-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+	t := &tester{checker: c, ctx: ctx, env: env, admin: admin, kubeconfig: filepath.Join(dir, "kubeconfig")}
+	if err := os.WriteFile(t.kubeconfig, kubeconfig, 0o600); err != nil {
+		return err
+	}
 
 	// The cluster-wide install.
-	t.createAll(namespace, c.helmTemplate(release, namespace))
+	t.helmRun("install", release, chartDir, "--namespace", namespace, "--create-namespace", "--set", "defaultTenantSecret=auth0-tenant")
 	sa := t.as(namespace, release+"-controller-manager")
 	t.waitPolicies(namespace, sa)
 	t.secret(namespace, "auth0-tenant")
@@ -79,8 +97,11 @@ func install(args []string) error {
 		t.namespace(ns)
 		t.secret(ns, "password")
 	}
-	t.createAll(ns2, c.helmTemplate(rel2, ns2, "-f", filepath.Join(chartDir, "ci", "namespaced-values.yaml")))
+	// The CRDs belong to the first release (Helm refuses to take them over).
+	t.helmRun("install", rel2, chartDir, "--namespace", ns2, "--create-namespace", "--set", "crds.install=false",
+		"-f", filepath.Join(chartDir, "ci", "namespaced-values.yaml"))
 	sa2 := t.as(ns2, rel2+"-controller-manager")
+	t.waitPolicies("team-a", sa2) // where its RBAC lets it patch Secrets
 	t.secret(ns2, "auth0-tenant")
 	t.secret(ns2, "other")
 	t.allowed("namespaced: list Secrets in a watched namespace", sa2.List(ctx, &corev1.SecretList{}, client.InNamespace("team-b")))
@@ -96,6 +117,29 @@ func install(args []string) error {
 	t.refused("namespaced: the Secret policy follows the release", "may change nothing on a Secret",
 		sa2.Patch(ctx, secretRef("team-a", "password"), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`))))
 
+	// helm uninstall leaves the CRDs (crds.keep), and nothing else of either release.
+	t.helmRun("uninstall", rel2, "--namespace", ns2)
+	t.helmRun("uninstall", release, "--namespace", namespace)
+	for _, k := range []struct{ group, version, kind string }{
+		{"rbac.authorization.k8s.io", "v1", "ClusterRoleList"}, {"rbac.authorization.k8s.io", "v1", "ClusterRoleBindingList"},
+		{"rbac.authorization.k8s.io", "v1", "RoleList"}, {"rbac.authorization.k8s.io", "v1", "RoleBindingList"},
+		{"admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyList"}, {"admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBindingList"},
+		{"apps", "v1", "DeploymentList"}, {"", "v1", "ServiceList"}, {"", "v1", "ServiceAccountList"},
+	} {
+		l := list(k.group, k.version, k.kind)
+		t.must("list "+k.kind, t.admin.List(ctx, l, client.MatchingLabels{"app.kubernetes.io/managed-by": "Helm"}))
+		t.checks++
+		for _, o := range l.Items {
+			t.errorf("helm uninstall left %s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
+		}
+	}
+	crds := list("apiextensions.k8s.io", "v1", "CustomResourceDefinitionList")
+	t.must("list CRDs", t.admin.List(ctx, crds))
+	t.checks++
+	if len(crds.Items) != 3 {
+		t.errorf("helm uninstall: want the 3 CRDs kept (crds.keep), found %d", len(crds.Items))
+	}
+
 	if len(c.problems) > 0 {
 		return fmt.Errorf("the chart's installs misbehave on the API server (%d problems):\n- %s", len(c.problems), strings.Join(c.problems, "\n- "))
 	}
@@ -105,9 +149,22 @@ func install(args []string) error {
 
 type tester struct {
 	*checker
-	ctx   context.Context
-	env   *envtest.Environment
-	admin client.Client
+	ctx        context.Context
+	env        *envtest.Environment
+	admin      client.Client
+	kubeconfig string
+}
+
+// helmRun runs helm against the envtest API server; installs must print the chart's notes.
+func (t *tester) helmRun(args ...string) {
+	out, err := run(t.checker.helm, append(args, "--kubeconfig", t.kubeconfig)...)
+	if err != nil {
+		fail("%v", err)
+	}
+	t.checks++
+	if args[0] == "install" && !strings.Contains(string(out), "auth0-operator 0.1.0 is installed in") {
+		t.errorf("helm %s: no notes in its output:\n%s", strings.Join(args, " "), out)
+	}
 }
 
 func (t *tester) must(what string, err error) {
@@ -128,82 +185,41 @@ func (t *tester) secret(ns, name string) {
 		StringData: map[string]string{"domain": "example.eu.auth0.com"}}))
 }
 
-// createAll creates a render's objects, CRDs first (and waits until they are established); CRDs
-// another release created already are left alone, as Helm would refuse to adopt them.
-func (t *tester) createAll(ns string, objs []*obj) {
-	t.namespace(ns)
-	var crds []*obj
-	for _, o := range objs {
-		if o.GetKind() != "CustomResourceDefinition" {
-			continue
-		}
-		err := t.admin.Create(t.ctx, o.DeepCopy())
-		if apierrors.IsAlreadyExists(err) {
-			continue
-		}
-		t.checks++
-		if err != nil {
-			t.errorf("the API server refuses %s: %v", key(o), err)
-		}
-		crds = append(crds, o)
-	}
-	for _, o := range crds {
-		t.poll("CRD "+o.GetName()+" established", func() bool {
-			u := &unstructured.Unstructured{}
-			u.SetGroupVersionKind(o.GroupVersionKind())
-			if t.admin.Get(t.ctx, client.ObjectKeyFromObject(o), u) != nil {
-				return false
-			}
-			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			for _, c := range conds {
-				m, _ := c.(map[string]any)
-				if m["type"] == "Established" && m["status"] == "True" {
-					return true
-				}
-			}
-			return false
-		})
-	}
-	for _, o := range objs {
-		if o.GetKind() == "CustomResourceDefinition" {
-			continue
-		}
-		t.checks++
-		if err := t.admin.Create(t.ctx, o.DeepCopy()); err != nil {
-			t.errorf("the API server refuses %s: %v", key(o), err)
-		}
-	}
-}
-
 // waitPolicies waits until the API server enforces both admission policies (it loads them
-// asynchronously): until a label change by the service account and a dotted metadata key are
-// refused, each tried afresh (a no-op change would pass the Secret policy).
+// asynchronously): until a label change by sa to a Secret in ns (which its RBAC lets it patch)
+// and a dotted metadata key are refused by the policies, each tried afresh (a no-op change would
+// pass the Secret policy).
 func (t *tester) waitPolicies(ns string, sa client.Client) {
 	t.secret(ns, "probe")
 	i := 0
 	t.poll("the Secret admission policy enforced", func() bool {
 		i++
 		patch := fmt.Sprintf(`{"metadata":{"labels":{"probe":"%d"}}}`, i)
-		return sa.Patch(t.ctx, secretRef(ns, "probe"), client.RawPatch(types.MergePatchType, []byte(patch))) != nil
+		err := sa.Patch(t.ctx, secretRef(ns, "probe"), client.RawPatch(types.MergePatchType, []byte(patch)))
+		if apierrors.IsForbidden(err) && !strings.Contains(err.Error(), "may change nothing") {
+			fail("waiting for the Secret policy: RBAC refuses %s", err)
+		}
+		return err != nil && strings.Contains(err.Error(), "may change nothing")
 	})
 	t.poll("the metadata admission policy enforced", func() bool {
 		i++
 		u := user("default", fmt.Sprintf("probe-%d", i), `{"a.b":"c"}`)
-		if err := t.admin.Create(t.ctx, u); err == nil {
+		err := t.admin.Create(t.ctx, u)
+		if err == nil {
 			_ = t.admin.Delete(t.ctx, u)
-			return false
 		}
-		return true
+		return err != nil && strings.Contains(err.Error(), "must not contain") // not before the CRD is served
 	})
 }
 
+// poll waits up to 30 seconds for done.
 func (t *tester) poll(what string, done func() bool) {
+	deadline := time.Now().Add(30 * time.Second)
 	for !done() {
-		select {
-		case <-t.ctx.Done():
-			fail("timed out waiting for %s", what)
-		case <-time.After(200 * time.Millisecond):
+		if time.Now().After(deadline) || t.ctx.Err() != nil {
+			fail("timed out (30 s) waiting for %s", what)
 		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -21,6 +21,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"slices"
+	"syscall"
 )
 
 const (
@@ -58,7 +61,23 @@ func usage() {
 	os.Exit(2)
 }
 
+// cleanups run before the program exits on a failure or a signal (the envtest control plane is
+// stopped, not left running).
+var cleanups []func()
+
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "chartgen: "+format+"\n", args...)
+	for _, f := range slices.Backward(cleanups) {
+		f()
+	}
 	os.Exit(1)
+}
+
+func init() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		fail("stopped by %v", s)
+	}()
 }

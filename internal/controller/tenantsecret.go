@@ -123,17 +123,19 @@ func (r *TenantSecretReleaser) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !controllerutil.ContainsFinalizer(m, TenantSecretFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	key := TenantKey(req.Namespace, &v1alpha1.TenantReference{SecretName: req.Name})
-	keys := []client.ListOption{client.MatchingFields{tenantSecretIndex: key}}
+	// Objects naming the Secret, and, for the default tenant's, objects naming no Secret at all.
+	keys := []string{TenantKey(req.Namespace, &v1alpha1.TenantReference{SecretName: req.Name})}
 	if req.NamespacedName == r.Default {
-		keys = append(keys[:0:0], client.MatchingFields{tenantSecretIndex: TenantKey("", nil)})
+		keys = append(keys, TenantKey("", nil))
 	}
-	for _, list := range []client.ObjectList{&v1alpha1.Auth0UserList{}, &v1alpha1.Auth0RoleBindingList{}} {
-		if err := r.Client.List(ctx, list, append(keys, client.Limit(1))...); err != nil {
-			return ctrl.Result{}, fmt.Errorf("cannot list the objects using tenant Secret %s: %w", req.NamespacedName, err)
-		}
-		if meta.LenList(list) > 0 {
-			return ctrl.Result{}, nil // still needed
+	for _, key := range keys {
+		for _, list := range []client.ObjectList{&v1alpha1.Auth0UserList{}, &v1alpha1.Auth0RoleBindingList{}} {
+			if err := r.Client.List(ctx, list, client.MatchingFields{tenantSecretIndex: key}, client.Limit(1)); err != nil {
+				return ctrl.Result{}, fmt.Errorf("cannot list the objects using tenant Secret %s: %w", req.NamespacedName, err)
+			}
+			if meta.LenList(list) > 0 {
+				return ctrl.Result{}, nil // still needed
+			}
 		}
 	}
 	base := m.DeepCopy()

@@ -59,14 +59,35 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 	policies := map[string]policy.Effective{}
 	for i := range list.Items {
 		b := &list.Items[i]
-		if (b.Namespace == self.Namespace && b.Name == self.Name) || !b.DeletionTimestamp.IsZero() {
+		if b.Namespace == self.Namespace && b.Name == self.Name {
 			continue
 		}
 		ledgerTenant, ledgered, known := r.ledger.of(client.ObjectKeyFromObject(b))
-		switch {
-		case known && ledgerTenant != tenant:
+		if known && ledgerTenant != tenant || !known && b.Status.Tenant != tenant {
 			continue
-		case !known && (b.Status.Tenant != tenant || !canAct(b)):
+		}
+		// What b applied (or is about to) is the operator's, whatever b's state: a binding being
+		// deleted, stalled or denied has not revoked it yet, and another binding that finds it
+		// in Auth0 must not take it for external (which nobody ever revokes).
+		appliedBy := map[string]grants.Set{}
+		for uid, set := range ledgered {
+			appliedBy[uid] = set
+		}
+		if !known {
+			for _, sub := range b.Status.Subjects {
+				if sub.UserID != "" {
+					appliedBy[sub.UserID] = grants.Union(appliedBy[sub.UserID], grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions))
+				}
+			}
+		}
+		for uid, set := range appliedBy {
+			for g := range set {
+				out.add(out.applied, uid, g)
+			}
+		}
+		// Only a binding that can act keeps grants alive: not being deleted, not stalled (but
+		// for Unresolved), allowed by the policy as it is now.
+		if !b.DeletionTimestamp.IsZero() || !known && !canAct(b) {
 			continue
 		}
 		allowed, err := r.allowedNow(ctx, policies, b, c)
@@ -76,10 +97,9 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 		if !allowed {
 			continue
 		}
-		for uid, set := range ledgered {
+		for uid, set := range appliedBy {
 			for g := range set {
 				out.add(out.held, uid, g)
-				out.add(out.applied, uid, g)
 			}
 		}
 		resolved := map[string]string{} // subject key -> user id
@@ -88,12 +108,6 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 				continue
 			}
 			resolved[sub.Subject] = sub.UserID
-			if !known {
-				for g := range grants.Union(grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions)) {
-					out.add(out.held, sub.UserID, g)
-					out.add(out.applied, sub.UserID, g)
-				}
-			}
 			for g := range grants.FromStatus(sub.ExternalRoles, sub.ExternalPermissions) {
 				out.add(out.held, sub.UserID, g)
 			}

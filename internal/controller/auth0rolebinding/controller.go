@@ -137,13 +137,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, obj *v1alpha1.Auth0RoleBindi
 
 // cannotAct withdraws a binding whose pass stalled for a reason other than Unresolved (denied by
 // policy, tenant Secret missing, credentials or scopes refused) from composition: it keeps no
-// other binding's grant alive, in this process (the ledger) nor in others (its status no longer
-// names a verified tenant, and its Stalled condition says it cannot act). A binding stalled on
-// Unresolved applied the valid rest and still counts.
+// other binding's grant alive, in this process (the ledger) nor in others (its Stalled condition
+// says it cannot act). Its status keeps the tenant it granted in, so that what it applied is
+// still the operator's to the others (never "external"). A binding stalled on Unresolved applied
+// the valid rest and still counts.
 func (r *Reconciler) cannotAct(obj *v1alpha1.Auth0RoleBinding, err error) {
 	if v := controller.Classify(err); v.Outcome == controller.OutcomeStalled && v.Reason != conditions.ReasonUnresolved {
 		r.ledger.forget(client.ObjectKeyFromObject(obj))
-		obj.Status.Tenant = ""
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/grants"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -26,24 +27,28 @@ func (r *Reconciler) Delete(ctx context.Context, obj *v1alpha1.Auth0RoleBinding)
 }
 
 func (r *Reconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0RoleBinding) error {
-	held := false
-	for _, sub := range obj.Status.Subjects {
-		held = held || len(sub.Roles)+len(sub.Permissions)+len(sub.PendingRoles)+len(sub.PendingPermissions) > 0
-	}
-	if !held {
+	if !holdsGrants(obj) {
 		return nil
 	}
 	c, err := r.Tenants.ClientFor(ctx, obj.Namespace, obj.Spec.TenantRef)
 	if err != nil {
 		return err
 	}
+	domain, err := r.Tenants.Domain(ctx, obj.Namespace, obj.Spec.TenantRef)
+	if err != nil {
+		return err
+	}
 	// The tenant this binding verified when it granted; a status written before the field
-	// existed names none, and the Secret's domain stands in.
+	// existed names none, and the Secret's domain stands in. Grants are revoked only there:
+	// with the Secret pointing elsewhere, deletion waits (it would revoke nothing and forget
+	// them), saying why.
 	tenant := obj.Status.Tenant
 	if tenant == "" {
-		if tenant, err = r.Tenants.Domain(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
-			return err
-		}
+		tenant = domain
+	}
+	if tenant != domain {
+		return &controller.TransientError{Reason: conditions.ReasonDeletionBlocked, Err: fmt.Errorf(
+			"the binding's grants are in tenant %s, but its tenant Secret now names %s: point the Secret back to revoke them (or remove the finalizer %s by hand to leave them)", tenant, domain, controller.Finalizer)}
 	}
 	others, err := r.grantsOfOthers(ctx, obj, c, tenant)
 	if err != nil {

@@ -61,6 +61,11 @@ func (r *Reconciler) resolve(ctx context.Context, s *bindingScope) error {
 	if s.tenant, err = r.Tenants.Domain(ctx, obj.Namespace, obj.Spec.TenantRef); err != nil {
 		return err
 	}
+	// Grants made in one tenant are never forgotten because the Secret now names another:
+	// moving tenants is explicit, as for users.
+	if recorded := obj.Status.Tenant; recorded != "" && recorded != s.tenant && holdsGrants(obj) {
+		return controller.Stalled(conditions.ReasonTenantChanged, "the binding holds grants in tenant %s, but its tenant Secret now names %s; point the Secret back, or delete the binding (to revoke them, with the Secret pointing back) and create it anew", recorded, s.tenant)
+	}
 	return r.resolveSubjects(ctx, s)
 }
 
@@ -226,7 +231,7 @@ func (r *Reconciler) resolveSubjects(ctx context.Context, s *bindingScope) error
 	}
 	var verify, lookup []int // indexes into s.subjects
 	for _, sub := range s.obj.Spec.Subjects {
-		rs := resolvedSubject{key: subjectKey(sub), email: strings.ToLower(sub.Email), connection: sub.Connection}
+		rs := resolvedSubject{key: subjectKey(sub), email: sub.Email, connection: sub.Connection}
 		prev, seen := previous[rs.key]
 		switch {
 		case sub.UserRef != "":
@@ -387,4 +392,14 @@ func roleLabel(ref v1alpha1.RoleReference) string {
 		return fmt.Sprintf("role id %q", ref.ID)
 	}
 	return fmt.Sprintf("role %q", ref.Name)
+}
+
+// holdsGrants reports whether the binding's status records any grant it applied or is applying.
+func holdsGrants(b *v1alpha1.Auth0RoleBinding) bool {
+	for _, sub := range b.Status.Subjects {
+		if len(sub.Roles)+len(sub.Permissions)+len(sub.PendingRoles)+len(sub.PendingPermissions) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -74,11 +74,13 @@ type userScope struct {
 	observed *auth0.User
 	// Set by create: the user was created in this pass, with its password.
 	created bool
+	// persisted is the object as the API server holds it: as read, then as writeAhead left it.
+	persisted *v1alpha1.Auth0User
 }
 
 // Reconcile runs the phases in order; the first error ends the pass and decides its conditions.
 func (r *Reconciler) Reconcile(ctx context.Context, obj *v1alpha1.Auth0User) error {
-	s := &userScope{obj: obj, owner: ownerOf(r.ClusterName, obj), nameOwner: nameOwnerOf(r.ClusterName, obj)}
+	s := &userScope{obj: obj, owner: ownerOf(r.ClusterName, obj), nameOwner: nameOwnerOf(r.ClusterName, obj), persisted: obj.DeepCopy()}
 	for _, phase := range []func(context.Context, *userScope) error{
 		r.resolve,        // resolve.go
 		r.observeUser,    // observe.go

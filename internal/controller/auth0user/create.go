@@ -81,19 +81,25 @@ func (r *Reconciler) createUser(ctx context.Context, s *userScope) error {
 // per created user.
 func (r *Reconciler) recordCreateIntent(ctx context.Context, s *userScope) error {
 	st := &s.obj.Status
-	previous := s.obj.DeepCopy()
 	st.CreateAttempted = true
 	st.TenantDomain = s.domain
 	setKeys(st, userdiff.KeysAfter(s.desired, keysOf(st), s.desired.UserMetadata, s.desired.AppMetadata, false))
-	if equality.Semantic.DeepEqual(previous.Status, *st) {
+	return r.writeAhead(ctx, s, "the create about to be sent")
+}
+
+// writeAhead writes the status as it stands, before a write to Auth0 whose answer may be lost:
+// what the write is about to do is then on record even if the pass ends there (a lost answer, a
+// restart, the API server cut before the final status patch). Nothing is sent when the status
+// already says it. A copy is patched, so that the object keeps its resourceVersion and the
+// shell's final patch is no optimistic-lock precondition.
+func (r *Reconciler) writeAhead(ctx context.Context, s *userScope, what string) error {
+	if equality.Semantic.DeepEqual(s.persisted.Status, s.obj.Status) {
 		return nil
 	}
-	// A copy is patched: the object keeps its resourceVersion, so that the reconcile's own
-	// status patch at the end is not turned into an optimistic-lock precondition.
-	written := s.obj.DeepCopy()
-	if err := r.Status().Patch(ctx, written, client.MergeFrom(previous)); err != nil {
-		return controller.KubernetesError("cannot record the create about to be sent: %w", err)
+	if err := r.Status().Patch(ctx, s.obj.DeepCopy(), client.MergeFrom(s.persisted)); err != nil {
+		return controller.KubernetesError("cannot record %s: %w", what, err)
 	}
+	s.persisted = s.obj.DeepCopy()
 	return nil
 }
 

@@ -214,7 +214,7 @@ func (f *fixture) get(obj client.Object) *v1alpha1.Auth0User {
 
 // scope is a scope for calling phases directly.
 func (f *fixture) scope(obj *v1alpha1.Auth0User) *userScope {
-	return &userScope{obj: obj, owner: ownerOf(clusterName, obj), nameOwner: nameOwnerOf(clusterName, obj)}
+	return &userScope{obj: obj, owner: ownerOf(clusterName, obj), nameOwner: nameOwnerOf(clusterName, obj), persisted: obj.DeepCopy()}
 }
 
 // apiCalls are the Management API requests answered since the counters were last reset, each

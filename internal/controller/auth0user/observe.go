@@ -32,8 +32,14 @@ func (r *Reconciler) observeUser(ctx context.Context, s *userScope) error {
 		}
 		// The marker names this object, or names it without a UID (the format before markers
 		// carried one, and export's): either way its status holds the id, so it is this
-		// object's.
-		if owner := userdiff.Owner(u); owner != s.owner && owner != s.nameOwner {
+		// object's. No marker with adoptExisting: an adoption whose claim's answer was lost.
+		switch owner := userdiff.Owner(u); {
+		case owner == s.owner || owner == s.nameOwner:
+		case owner == "" && s.obj.Spec.AdoptExisting:
+			if u, err = r.claim(ctx, s, u); err != nil {
+				return err
+			}
+		default:
 			return r.ownedElsewhere(u, owner)
 		}
 		s.observed = u
@@ -115,8 +121,13 @@ func (r *Reconciler) findByEmail(ctx context.Context, s *userScope) error {
 	return nil
 }
 
-// claim marks an existing user as this object's (adoption).
+// claim marks an existing user as this object's (adoption), after recording its id and tenant:
+// a claim whose answer is lost is then still this object's to finish, or to release on deletion.
 func (r *Reconciler) claim(ctx context.Context, s *userScope, u *auth0.User) (*auth0.User, error) {
+	s.obj.Status.UserID, s.obj.Status.TenantDomain = u.ID, s.domain
+	if err := r.writeAhead(ctx, s, "the user about to be adopted"); err != nil {
+		return nil, err
+	}
 	claimed, err := s.auth0.UpdateUser(ctx, u.ID, auth0.UserUpdate{AppMetadata: map[string]any{userdiff.OwnerKey: s.owner}})
 	r.wrote(s, u.ID)
 	if err != nil {

@@ -3,6 +3,7 @@ package auth0user
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
@@ -43,9 +44,18 @@ func (r *Reconciler) updateUser(ctx context.Context, s *userScope) error {
 		setKeys(st, userdiff.KeysAfter(s.desired, keys, nil, nil, true))
 		return nil
 	}
-	// Recorded before writing, so a key is never forgotten while a write that may or may not
-	// have reached Auth0 is retried.
-	setKeys(st, userdiff.KeysAfter(s.desired, keys, update.UserMetadata, update.AppMetadata, false))
+	// Recorded before writing, so that a key is never forgotten while a write that may or may
+	// not have reached Auth0 is retried, and a key this write adds is never taken for one found
+	// in place (and released rather than deleted) after a lost answer or a restart.
+	pending := userdiff.KeysAfter(s.desired, keys, update.UserMetadata, update.AppMetadata, false)
+	addsKeys := !slices.Equal(pending.UserMetadataKeys, s.persisted.Status.ManagedUserMetadataKeys) ||
+		!slices.Equal(pending.AppMetadataKeys, s.persisted.Status.ManagedAppMetadataKeys)
+	setKeys(st, pending)
+	if addsKeys {
+		if err := r.writeAhead(ctx, s, "the metadata keys about to be written"); err != nil {
+			return err
+		}
+	}
 	if v := s.obj.Spec.VerifyEmail; update.Email != "" && v != nil {
 		verify := *v // a copy: the SDK decodes Auth0's answer into the request it sent
 		update.VerifyEmail = &verify

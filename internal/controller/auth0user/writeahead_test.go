@@ -1,0 +1,51 @@
+package auth0user
+
+import (
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+)
+
+// An update adding a metadata key whose status never gets written (process killed after the
+// PATCH reached Auth0, or the API server cut before the shell's status patch): the next pass finds
+// the key in place and records it as found, so removing it from the spec leaves it in Auth0.
+func TestAKeyAnUpdateWritesIsRecordedBeforeTheWriteAndDeletedWhenItLeaves(t *testing.T) {
+	f := newFixture(t)
+	u := newUser("alice", "alice@example.com")
+	f.create(u)
+	id := f.mustPass(u).Status.UserID
+
+	obj := f.get(u)
+	obj.Spec.AppMetadata = map[string]apiextensionsv1.JSON{"tier": jsonValue(t, "gold")}
+	obj.Generation++
+	if err := f.c.Update(f.ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	// One pass whose phases run but whose status is lost.
+	lost := f.get(u)
+	s := f.scope(lost)
+	for _, phase := range []func() error{
+		func() error { return f.r.resolve(f.ctx, s) },
+		func() error { return f.r.observeUser(f.ctx, s) },
+		func() error { return f.r.createUser(f.ctx, s) },
+		func() error { return f.r.updateUser(f.ctx, s) },
+	} {
+		if err := phase(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("Auth0 app_metadata after the lost pass: %v", f.emu.User(id)["app_metadata"])
+	got := f.mustPass(u)
+	t.Logf("status: managed %v found %v", got.Status.ManagedAppMetadataKeys, got.Status.FoundAppMetadataKeys)
+
+	obj = f.get(u)
+	obj.Spec.AppMetadata = nil
+	obj.Generation++
+	if err := f.c.Update(f.ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	f.mustPass(u)
+	if am, _ := f.emu.User(id)["app_metadata"].(map[string]any); am["tier"] != nil {
+		t.Fatalf("the operator wrote app_metadata.tier, it left the spec, and Auth0 still holds it: %v", am)
+	}
+}
