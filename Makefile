@@ -217,3 +217,42 @@ $(HELM): | $(LOCALBIN)
 
 $(PROMTOOL): | $(LOCALBIN)
 	hack/helm-tools.sh promtool $(PROMTOOL_VERSION) $@
+
+##@ End to end
+
+# `make test-e2e` runs the operator as a pod on a throwaway one-node cluster built here from source
+# (hack/e2e-node.sh: etcd and kube-apiserver from hack/envtest-toolchain.sh; kubelet,
+# kube-controller-manager, kube-scheduler and kube-proxy v1.37.1 from hack/e2e-node-toolchain.sh,
+# cached in ~/.cache/auth0-operator; Debian's containerd, runc and CNI plugins), with the image of
+# `make docker-build` (podman) imported into containerd, and runs test/e2e (build tag e2e) against
+# the emulated tenant: helm install, probes, lease and takeover, metrics authorisation, samples,
+# namespace deletion, helm uninstall, make deploy/undeploy. Needs root. The cluster is torn down
+# at the end, pass or fail (E2E_KEEP_LOGS=1 keeps $(E2E_DIR)/logs).
+# Build the image first: CONTAINER_TOOL=podman make docker-build.
+E2E_DIR ?= /tmp/auth0-operator-e2e
+E2E_NODE_DIR ?=
+# The image's name in containerd: podman saves a short name as localhost/NAME.
+E2E_IMG ?= $(if $(findstring /,$(IMG)),$(IMG),localhost/$(IMG))
+E2E_TEST_FLAGS ?= -v
+
+.PHONY: e2e-toolchain
+e2e-toolchain: ## Build (once) the e2e node's kubelet, kube-controller-manager, kube-scheduler, kube-proxy and print their directory.
+	@hack/envtest-toolchain.sh $(ENVTEST_ASSETS_DIR) >/dev/null
+	@hack/e2e-node-toolchain.sh $(E2E_NODE_DIR)
+
+.PHONY: test-e2e
+test-e2e: manifests $(HELM) $(KUSTOMIZE) e2e-toolchain ## Run the operator as a pod on a one-node cluster built from source, check it end to end, tear down (root; image from make docker-build).
+	@podman image exists $(E2E_IMG) || { echo "test-e2e: no image $(E2E_IMG): run CONTAINER_TOOL=podman make docker-build first" >&2; exit 1; }
+	export E2E_DIR=$(E2E_DIR) E2E_NODE_DIR=$(E2E_NODE_DIR) ENVTEST_ASSETS_DIR=$(ENVTEST_ASSETS_DIR); \
+	  trap 'hack/e2e-node.sh down' EXIT; trap 'exit 130' INT TERM; \
+	  hack/e2e-node.sh up $(E2E_IMG); \
+	  source $(E2E_DIR)/env; \
+	  HELM=$(HELM) E2E_IMAGE=$(E2E_IMG) go test -tags e2e ./test/e2e -count=1 -timeout 20m $(E2E_TEST_FLAGS)
+
+.PHONY: e2e-up
+e2e-up: e2e-toolchain ## Start the e2e cluster and leave it running (source $(E2E_DIR)/env to use it; make e2e-down stops it).
+	E2E_DIR=$(E2E_DIR) hack/e2e-node.sh up $(E2E_IMG)
+
+.PHONY: e2e-down
+e2e-down: ## Tear the e2e cluster down: processes, containers, mounts, bridge, kube-proxy's iptables rules.
+	E2E_DIR=$(E2E_DIR) hack/e2e-node.sh down
