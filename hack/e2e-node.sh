@@ -120,6 +120,20 @@ import_images() {
 
 up() {
   [[ $(id -u) == 0 ]] || die "needs root (containerd, kubelet, network)"
+  # A fresh Debian machine lacks the node's packages: install what is missing.
+  local pkgs=()
+  command -v containerd >/dev/null || pkgs+=(containerd)
+  command -v runc >/dev/null || pkgs+=(runc)
+  command -v iptables >/dev/null || pkgs+=(iptables)
+  command -v conntrack >/dev/null || pkgs+=(conntrack)
+  command -v socat >/dev/null || pkgs+=(socat)
+  command -v openssl >/dev/null || pkgs+=(openssl)
+  [[ -x /usr/lib/cni/bridge ]] || pkgs+=(containernetworking-plugins)
+  if ((${#pkgs[@]})); then
+    command -v apt-get >/dev/null || die "install ${pkgs[*]} (no apt-get here to do it)"
+    log "installing ${pkgs[*]} with apt-get"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"; } >/dev/null || die "apt-get install ${pkgs[*]} failed"
+  fi
   for c in containerd runc ctr iptables openssl podman; do command -v "$c" >/dev/null || die "$c is not installed"; done
   [[ -x /usr/lib/cni/bridge ]] || die "the CNI plugins are not installed (apt-get install containernetworking-plugins)"
   if [[ -d "${E2E_DIR}/pids" ]] && compgen -G "${E2E_DIR}/pids/*" >/dev/null; then
