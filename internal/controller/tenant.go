@@ -63,15 +63,20 @@ type resolvedTenant struct {
 // SecretVersion is the UID and resourceVersion of a Secret as the metadata cache has them, or ""
 // when it cannot tell (no cache, or a namespace a namespaced install does not watch).
 func (t *TenantResolver) SecretVersion(ctx context.Context, key types.NamespacedName) string {
-	if t.Metadata == nil {
-		return ""
-	}
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	if err := t.Metadata.Get(ctx, key, m); err != nil {
+	m, err := t.cachedMetadata(ctx, key)
+	if err != nil {
 		return ""
 	}
 	return versionOf(m)
+}
+
+// cachedMetadata reads a Secret's metadata from the manager's cache (never its content).
+func (t *TenantResolver) cachedMetadata(ctx context.Context, key types.NamespacedName) (*metav1.PartialObjectMetadata, error) {
+	if t.Metadata == nil {
+		return nil, apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	}
+	m := secretMetadata()
+	return m, t.Metadata.Get(ctx, key, m)
 }
 
 func versionOf(o metav1.Object) string { return string(o.GetUID()) + "/" + o.GetResourceVersion() }

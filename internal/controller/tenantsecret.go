@@ -37,14 +37,11 @@ func (t *TenantResolver) hold(ctx context.Context, key types.NamespacedName) err
 	if t.Writer == nil {
 		return nil
 	}
-	m := secretMetadata()
-	var err error = apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
-	if t.Metadata != nil {
-		err = t.Metadata.Get(ctx, key, m)
-	}
+	m, err := t.cachedMetadata(ctx, key)
 	if err != nil {
 		// Not in the cache (a namespaced install does not watch the operator's namespace, or
 		// the cache has not seen it yet): read the metadata from the API server.
+		m = secretMetadata()
 		if err = t.Reader.Get(ctx, key, m); err != nil {
 			if apierrors.IsNotFound(err) {
 				return Stalled(conditions.ReasonTenantUnavailable, "tenant Secret %s not found", key)
@@ -69,8 +66,31 @@ func secretMetadata() *metav1.PartialObjectMetadata {
 	return m
 }
 
-// tenantSecretIndex indexes both kinds by the tenant Secret they use (TenantKey).
-const tenantSecretIndex = ".spec.tenantRef.secret"
+// TenantSecretIndex indexes Auth0Users and Auth0RoleBindings by the tenant Secret they use
+// (TenantKey): the releaser, and the bindings' Secret watch, look them up by it.
+const TenantSecretIndex = ".spec.tenantRef.secret"
+
+// IndexTenantSecrets registers TenantSecretIndex for both kinds.
+func IndexTenantSecrets(mgr ctrl.Manager) error {
+	for _, obj := range []client.Object{&v1alpha1.Auth0User{}, &v1alpha1.Auth0RoleBinding{}} {
+		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, TenantSecretIndex, func(o client.Object) []string {
+			return []string{TenantKey(o.GetNamespace(), tenantRefOf(o))}
+		}); err != nil {
+			return fmt.Errorf("cannot index tenant Secret references: %w", err)
+		}
+	}
+	return nil
+}
+
+// TenantSecretKeys are the TenantSecretIndex values of the objects that use a Secret: those that
+// name it, and, for the default tenant's Secret, those that name none.
+func TenantSecretKeys(secret, defaultTenant types.NamespacedName) []string {
+	keys := []string{TenantKey(secret.Namespace, &v1alpha1.TenantReference{SecretName: secret.Name})}
+	if secret == defaultTenant {
+		keys = append(keys, TenantKey("", nil))
+	}
+	return keys
+}
 
 // TenantSecretReleaser removes TenantSecretFinalizer from a tenant Secret once no Auth0User or
 // Auth0RoleBinding references it any more: the last one has finished deleting what it made in
@@ -82,15 +102,8 @@ type TenantSecretReleaser struct {
 }
 
 // SetupWithManager watches the Secrets carrying the finalizer (metadata only) and the objects
-// that reference them.
+// that reference them (TenantSecretIndex, registered by IndexTenantSecrets).
 func (r *TenantSecretReleaser) SetupWithManager(mgr ctrl.Manager) error {
-	for _, obj := range []client.Object{&v1alpha1.Auth0User{}, &v1alpha1.Auth0RoleBinding{}} {
-		if err := mgr.GetFieldIndexer().IndexField(context.Background(), obj, tenantSecretIndex, func(o client.Object) []string {
-			return []string{TenantKey(o.GetNamespace(), tenantRefOf(o))}
-		}); err != nil {
-			return fmt.Errorf("cannot index tenant Secret references: %w", err)
-		}
-	}
 	toSecret := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: r.secretOf(o.GetNamespace(), tenantRefOf(o))}}
 	})
@@ -123,14 +136,9 @@ func (r *TenantSecretReleaser) Reconcile(ctx context.Context, req ctrl.Request) 
 	if !controllerutil.ContainsFinalizer(m, TenantSecretFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	// Objects naming the Secret, and, for the default tenant's, objects naming no Secret at all.
-	keys := []string{TenantKey(req.Namespace, &v1alpha1.TenantReference{SecretName: req.Name})}
-	if req.NamespacedName == r.Default {
-		keys = append(keys, TenantKey("", nil))
-	}
-	for _, key := range keys {
+	for _, key := range TenantSecretKeys(req.NamespacedName, r.Default) {
 		for _, list := range []client.ObjectList{&v1alpha1.Auth0UserList{}, &v1alpha1.Auth0RoleBindingList{}} {
-			if err := r.Client.List(ctx, list, client.MatchingFields{tenantSecretIndex: key}, client.Limit(1)); err != nil {
+			if err := r.Client.List(ctx, list, client.MatchingFields{TenantSecretIndex: key}, client.Limit(1)); err != nil {
 				return ctrl.Result{}, fmt.Errorf("cannot list the objects using tenant Secret %s: %w", req.NamespacedName, err)
 			}
 			if meta.LenList(list) > 0 {

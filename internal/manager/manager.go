@@ -148,6 +148,9 @@ func setup(mgr ctrl.Manager, o Options) error {
 	policies := &controller.TenancyPolicies{Reader: mgr.GetClient(), Required: o.RequireTenancyPolicy}
 	recorder := mgr.GetEventRecorder("auth0-operator")
 
+	if err := controller.IndexTenantSecrets(mgr); err != nil {
+		return err
+	}
 	snapshots := auth0.NewSnapshots()
 	swept := make(chan event.GenericEvent, 1024)
 	if err := mgr.Add(&auth0user.UserSweeper{Reader: mgr.GetClient(), Tenants: tenants, Snapshots: snapshots, Interval: o.ResyncInterval, Events: swept}); err != nil {

@@ -13,15 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
-	"github.com/usersync/auth0-operator/internal/auth0"
-	"github.com/usersync/auth0-operator/internal/manager"
 	"github.com/usersync/auth0-operator/internal/testenv"
 	"github.com/usersync/auth0-operator/pkg/emulator"
 )
@@ -68,7 +65,7 @@ func TestBindingFaults(t *testing.T) {
 	before := bw.holdings(tenant)
 
 	// --- Faults while the bindings are reconciled for the first time.
-	stopFirst := startBindingManager(ctx, t, cfg)
+	stopFirst := startManager(ctx, t, cfg, "binding-faults", bindingResync)
 	tenant.LoseNextResponses("POST /api/v2/roles/{id}/users", 3)
 	tenant.LoseNextResponses("POST /api/v2/users/{id}/permissions", 6)
 	tenant.LoseNextResponses("DELETE /api/v2/users/{id}/roles", 2)
@@ -83,7 +80,7 @@ func TestBindingFaults(t *testing.T) {
 	t.Log("restarting the manager in the middle of its reconciles; lost responses now answered 504")
 	stopFirst()
 	tenant.SetFaults(emulator.Faults{Latency: 100 * time.Millisecond, ErrorRate: 0.2, ErrorStatus: 500, LostResponseRate: 0.3, LostAs504: true, Seed: 22})
-	stopSecond := startBindingManager(ctx, t, cfg)
+	stopSecond := startManager(ctx, t, cfg, "binding-faults", bindingResync)
 	defer func() { stopSecond() }()
 	time.Sleep(3 * time.Second)
 
@@ -97,7 +94,7 @@ func TestBindingFaults(t *testing.T) {
 	stopSecond()
 	tenant.SetRateLimit(emulator.RateLimit{PerSecond: 25})
 	tenant.SetFaults(emulator.Faults{ErrorRate: 0.2, ErrorStatus: 503, LostResponseRate: 0.3, Seed: 24})
-	stopSecond = startBindingManager(ctx, t, cfg)
+	stopSecond = startManager(ctx, t, cfg, "binding-faults", bindingResync)
 	time.Sleep(3 * time.Second)
 	tenant.SetFaults(emulator.Faults{})
 	faultsOver := time.Now()
@@ -116,20 +113,6 @@ func TestBindingFaults(t *testing.T) {
 
 // bindingResync is short so that several full observations happen during the faults.
 const bindingResync = 5 * time.Second
-
-func startBindingManager(ctx context.Context, t *testing.T, cfg *rest.Config) (stop func()) {
-	stop, err := testenv.StartManager(ctx, t, cfg, manager.Options{
-		Provider:             auth0.NewProvider(auth0.ProviderOptions{RequestsPerSecond: 50}),
-		DefaultTenant:        types.NamespacedName{Namespace: systemNS, Name: "tenant"},
-		ClusterName:          "binding-faults",
-		ResyncInterval:       bindingResync,
-		RequireTenancyPolicy: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stop
-}
 
 const (
 	bindingUsers = 30

@@ -101,7 +101,7 @@ func TestFaults(t *testing.T) {
 
 	// --- Faults, while the objects are being reconciled for the first time.
 	start := time.Now()
-	stopFirst := startManager(ctx, t, managerCfg)
+	stopFirst := startManager(ctx, t, managerCfg, "faults", 20*time.Second)
 	tenant.LoseNextResponses("POST /api/v2/users", 8)
 	tenant.LoseNextResponses("PATCH /api/v2/users/{id}", 8)
 	tenant.LoseNextResponses("POST /api/v2/roles/{id}/users", 2)
@@ -113,7 +113,7 @@ func TestFaults(t *testing.T) {
 	t.Log("restarting the manager in the middle of its reconciles, into a storm of 500s with lost responses answered 504")
 	stopFirst()
 	tenant.SetFaults(emulator.Faults{Latency: 300 * time.Millisecond, ErrorRate: 0.4, ErrorStatus: 500, LostResponseRate: 0.05, LostAs504: true, Seed: 9})
-	stopSecond := startManager(ctx, t, managerCfg)
+	stopSecond := startManager(ctx, t, managerCfg, "faults", 20*time.Second)
 	defer func() { stopSecond() }()
 	time.Sleep(5 * time.Second)
 
@@ -153,12 +153,14 @@ func TestFaults(t *testing.T) {
 	checkNoSecrets(ctx, g, k8s, logs.String(), append(w.passwords(), clientSecret))
 }
 
-func startManager(ctx context.Context, t *testing.T, cfg *rest.Config) (stop func()) {
+// startManager starts the manager of a fault suite, on the default tenant of systemNS, as the
+// cluster named clusterName.
+func startManager(ctx context.Context, t *testing.T, cfg *rest.Config, clusterName string, resync time.Duration) (stop func()) {
 	stop, err := testenv.StartManager(ctx, t, cfg, manager.Options{
 		Provider:             auth0.NewProvider(auth0.ProviderOptions{RequestsPerSecond: 50}),
 		DefaultTenant:        types.NamespacedName{Namespace: systemNS, Name: "tenant"},
-		ClusterName:          "faults",
-		ResyncInterval:       20 * time.Second,
+		ClusterName:          clusterName,
+		ResyncInterval:       resync,
 		RequireTenancyPolicy: true,
 	})
 	if err != nil {

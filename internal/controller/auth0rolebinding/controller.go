@@ -33,14 +33,6 @@ import (
 // becoming ready reaches exactly the bindings waiting for it.
 const userRefIndex = ".spec.subjects.userRef"
 
-// tenantSecretIndex indexes bindings by the tenant Secret they name (defaultTenantKey for
-// those using the default tenant), so that a Secret created or changed reaches exactly the
-// bindings reading it.
-const tenantSecretIndex = ".spec.tenantRef.secretName"
-
-// defaultTenantKey is the index value of bindings without a tenantRef (not a valid Secret name).
-const defaultTenantKey = "/default"
-
 // Reconciler grants roles and permissions to users, composing with other bindings. It is the
 // Auth0RoleBinding kind behind controller.Reconciler.
 type Reconciler struct {
@@ -152,29 +144,21 @@ func (r *Reconciler) ReadyMessage(obj *v1alpha1.Auth0RoleBinding) string {
 	return fmt.Sprintf("%d subjects hold %d roles and %d permissions", obj.Status.SubjectCount, obj.Status.RoleCount, len(obj.Spec.Permissions))
 }
 
-func tenantSecretOf(b *v1alpha1.Auth0RoleBinding) string {
-	if b.Spec.TenantRef == nil {
-		return defaultTenantKey
-	}
-	return b.Spec.TenantRef.SecretName
-}
-
-// bindingsReadingSecret maps a Secret to the bindings naming it as their tenant; the default
-// tenant's Secret to every binding without a tenantRef (such a change is rare, and a binding
+// bindingsReadingSecret maps a Secret to the bindings using it as their tenant (TenantSecretIndex,
+// registered by internal/manager): for the default tenant's Secret, every binding without a
+// tenantRef too (such a change is rare, and a binding
 // woken between resyncs costs no call unless its spec or tenant changed).
 func (r *Reconciler) bindingsReadingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
-	var list v1alpha1.Auth0RoleBindingList
-	opts := []client.ListOption{client.InNamespace(secret.GetNamespace()), client.MatchingFields{tenantSecretIndex: secret.GetName()}}
-	if def := r.Tenants.Default; def.Name != "" && def == client.ObjectKeyFromObject(secret) {
-		opts = []client.ListOption{client.MatchingFields{tenantSecretIndex: defaultTenantKey}}
-	}
-	if err := r.List(ctx, &list, opts...); err != nil {
-		log.FromContext(ctx).Error(err, "cannot list bindings reading a Secret", "secret", secret.GetName())
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	var reqs []reconcile.Request
+	for _, key := range controller.TenantSecretKeys(client.ObjectKeyFromObject(secret), r.Tenants.Default) {
+		var list v1alpha1.Auth0RoleBindingList
+		if err := r.List(ctx, &list, client.MatchingFields{controller.TenantSecretIndex: key}); err != nil {
+			log.FromContext(ctx).Error(err, "cannot list bindings reading a Secret", "secret", secret.GetName())
+			return nil
+		}
+		for i := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
 	}
 	return reqs
 }
@@ -204,10 +188,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return names
 		}); err != nil {
 		return fmt.Errorf("cannot index Auth0RoleBinding subjects: %w", err)
-	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Auth0RoleBinding{}, tenantSecretIndex,
-		func(o client.Object) []string { return []string{tenantSecretOf(o.(*v1alpha1.Auth0RoleBinding))} }); err != nil {
-		return fmt.Errorf("cannot index Auth0RoleBinding tenant Secrets: %w", err)
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(controller.SpecOrDeletionChanged())).
