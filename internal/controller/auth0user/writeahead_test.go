@@ -3,7 +3,11 @@ package auth0user
 import (
 	"testing"
 
+	"github.com/usersync/auth0-operator/internal/userdiff"
+	"github.com/usersync/auth0-operator/pkg/emulator"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // An update adding a metadata key whose status never gets written (process killed after the
@@ -47,5 +51,42 @@ func TestAKeyAnUpdateWritesIsRecordedBeforeTheWriteAndDeletedWhenItLeaves(t *tes
 	f.mustPass(u)
 	if am, _ := f.emu.User(id)["app_metadata"].(map[string]any); am["tier"] != nil {
 		t.Fatalf("the operator wrote app_metadata.tier, it left the spec, and Auth0 still holds it: %v", am)
+	}
+}
+
+// An adoption whose claim's answer is lost: the user's id was recorded before the claim, so the
+// next pass finishes the claim, and deleting the object then deletes the user it adopted rather
+// than leaving it marked by an object that is gone.
+func TestAnAdoptionWhoseClaimIsLostIsFinishedAndDeletedWithItsObject(t *testing.T) {
+	f := newFixture(t)
+	id, err := f.emu.CreateUser(emulator.SeedUser{Email: "adopted@example.com", Password: "Adopted-Passw0rd!"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUser("adopter", "adopted@example.com")
+	u.Spec.AdoptExisting = true
+	f.create(u)
+
+	f.emu.LoseNextResponses("PATCH /api/v2/users/{id}", 1)
+	got, err := f.pass(u)
+	if err == nil {
+		t.Fatal("the pass whose claim lost its answer succeeded")
+	}
+	if got.Status.UserID != id {
+		t.Fatalf("status.userID = %q before the claim's answer, want %q recorded ahead", got.Status.UserID, id)
+	}
+	got = f.mustPass(u)
+	if owner := f.emu.User(id)["app_metadata"].(map[string]any)[userdiff.OwnerKey]; owner != ownerOf(clusterName, got) {
+		t.Fatalf("owner marker %v after the claim was finished", owner)
+	}
+
+	if err := f.c.Delete(f.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.shell.Reconcile(f.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(u)}); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if f.emu.User(id) != nil {
+		t.Fatal("the adopted user outlived its object")
 	}
 }
