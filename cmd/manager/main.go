@@ -25,6 +25,9 @@ type options struct {
 	defaultTenantSecret     string
 	clusterName             string
 	resyncInterval          time.Duration
+	observeInterval         time.Duration
+	fullSweepInterval       time.Duration
+	pprofAddr               string
 	maxConcurrentReconciles int
 	auth0RequestsPerSecond  float64
 	auth0Reserve            float64
@@ -48,6 +51,9 @@ func main() {
 	flag.StringVar(&o.defaultTenantSecret, "default-tenant-secret", "", "NAMESPACE/NAME of the Secret (domain, clientID, clientSecret) used by objects without spec.tenantRef; empty: no default tenant.")
 	flag.StringVar(&o.clusterName, "cluster-name", "default", "Name of this cluster in the owner marker written to Auth0 users; give each cluster sharing a tenant its own.")
 	flag.DurationVar(&o.resyncInterval, "resync-interval", 5*time.Minute, "Default interval between drift observations of an unchanged object (jittered by up to 10%).")
+	flag.DurationVar(&o.observeInterval, "observe-interval", 30*time.Second, "Interval between searches for the managed users changed in Auth0 (and a count of them): a change made in Auth0 is corrected or reported within about this long.")
+	flag.DurationVar(&o.fullSweepInterval, "full-sweep-interval", time.Hour, "Interval between full observations of every managed user (a users search per 50), besides the ones a restart or a drop in the count of managed users triggers.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of the Go profiling endpoints (/debug/pprof), e.g. 127.0.0.1:6060; 0 disables them. Never expose it outside the pod.")
 	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller; Auth0 calls are paced by the per-tenant rate limiter whatever this is.")
 	flag.Float64Var(&o.auth0RequestsPerSecond, "auth0-requests-per-second", 2, "Request rate per tenant until Auth0's x-ratelimit headers have been seen (2 is a free tenant's limit).")
 	flag.Float64Var(&o.auth0Reserve, "auth0-rate-reserve", 0.1, "Share of each tenant's rate limit left for other clients of the tenant (0 to 0.9).")
@@ -91,6 +97,9 @@ func run(o options) error {
 		ClusterName:             o.clusterName,
 		RequireTenancyPolicy:    o.requireTenancyPolicy,
 		ResyncInterval:          o.resyncInterval,
+		ObserveInterval:         o.observeInterval,
+		FullSweepInterval:       o.fullSweepInterval,
+		PprofAddr:               o.pprofAddr,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		WatchNamespaces:         watchNamespaces,
 		MetricsAddr:             o.metricsAddr,

@@ -5,6 +5,7 @@ package auth0
 
 import (
 	"context"
+	"time"
 
 	"github.com/auth0/go-auth0/management"
 )
@@ -96,6 +97,15 @@ type User struct {
 	AppMetadata  map[string]any
 	// Identities lists the connections the user is linked to; the first is the primary one.
 	Identities []Identity
+	// UpdatedAt is when Auth0 last changed the user: two copies of a user compare by it, so that
+	// an older copy (a lagging search index) never replaces a newer one.
+	UpdatedAt time.Time
+}
+
+// UserPage is one page of a users search and the number of users the query matches.
+type UserPage struct {
+	Users []*User
+	Total int
 }
 
 // Identity is one of the user's linked accounts.
@@ -172,6 +182,10 @@ type Client interface {
 	// SearchUsers runs a Lucene query (search engine v3) and returns at most limit users
 	// (capped at Auth0's 1000-result window).
 	SearchUsers(ctx context.Context, query string, limit int) ([]*User, error)
+	// SearchUsersPage runs one call of a search (v3): page (from 0) of perPage users ordered by
+	// sort ("updated_at:1"; empty: Auth0's order), with the total number of matches. Auth0 serves
+	// only the first 1000 matches of a query.
+	SearchUsersPage(ctx context.Context, query, sort string, page, perPage int) (UserPage, error)
 	// UpdateUser patches a user and returns the updated user.
 	UpdateUser(ctx context.Context, id string, u UserUpdate) (*User, error)
 	// DeleteUser deletes a user; deleting a missing user is not an error.

@@ -13,6 +13,7 @@ type Fake struct {
 	GetUsersFunc              func(ctx context.Context, ids []string) (map[string]*User, error)
 	UsersByEmailFunc          func(ctx context.Context, email string) ([]*User, error)
 	SearchUsersFunc           func(ctx context.Context, query string, limit int) ([]*User, error)
+	SearchUsersPageFunc       func(ctx context.Context, query, sort string, page, perPage int) (UserPage, error)
 	UpdateUserFunc            func(ctx context.Context, id string, u UserUpdate) (*User, error)
 	DeleteUserFunc            func(ctx context.Context, id string) error
 	ListRolesFunc             func(ctx context.Context) ([]Role, error)
@@ -148,4 +149,11 @@ func (f *Fake) GetResourceServer(ctx context.Context, identifier string) (*Resou
 		return nil, notSet("GetResourceServer")
 	}
 	return f.GetResourceServerFunc(ctx, identifier)
+}
+
+func (f *Fake) SearchUsersPage(ctx context.Context, query, sort string, page, perPage int) (UserPage, error) {
+	if f.SearchUsersPageFunc == nil {
+		return UserPage{}, notSet("SearchUsersPage")
+	}
+	return f.SearchUsersPageFunc(ctx, query, sort, page, perPage)
 }

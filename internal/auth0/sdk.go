@@ -121,6 +121,24 @@ func (c *sdkClient) SearchUsers(ctx context.Context, query string, limit int) ([
 	return out, nil
 }
 
+func (c *sdkClient) SearchUsersPage(ctx context.Context, query, sort string, page, perPage int) (UserPage, error) {
+	ctx = newCall(ctx)
+	opts := []management.RequestOption{management.Query(query), management.Parameter("search_engine", "v3"),
+		management.Page(page), management.PerPage(perPage), management.IncludeTotals(true)}
+	if sort != "" {
+		opts = append(opts, management.Parameter("sort", sort))
+	}
+	list, err := c.m.User.List(ctx, opts...)
+	if err != nil {
+		return UserPage{}, c.fail(ctx, err)
+	}
+	out := UserPage{Users: make([]*User, 0, len(list.Users)), Total: list.Total}
+	for _, u := range list.Users {
+		out.Users = append(out.Users, fromSDKUser(u))
+	}
+	return out, nil
+}
+
 func (c *sdkClient) UpdateUser(ctx context.Context, id string, in UserUpdate) (*User, error) {
 	ctx = newCall(ctx)
 	u := &management.User{
@@ -365,7 +383,7 @@ func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.cause }
 
 func fromSDKUser(u *management.User) *User {
-	out := &User{ID: u.GetID(), Connection: u.GetConnection(), Profile: profileFromSDK(u)}
+	out := &User{ID: u.GetID(), Connection: u.GetConnection(), Profile: profileFromSDK(u), UpdatedAt: u.GetUpdatedAt()}
 	if u.UserMetadata != nil {
 		out.UserMetadata = withoutNulls(*u.UserMetadata)
 	}

@@ -5,72 +5,179 @@ import (
 	"time"
 )
 
-// SearchLagAllowance is how long after a write a bulk (search) read of the user is not trusted:
-// Auth0's search index lags writes by up to a few seconds, and an older copy would look like
-// drift.
+// SearchLagAllowance is how far behind the writes Auth0's search index may be: a users search
+// started at t is taken to show every change made before t minus this, and nothing after.
 const SearchLagAllowance = 10 * time.Second
 
-// Snapshots holds users read in bulk, per tenant client, so that a resync of many users costs a
-// users search per 50 of them instead of one read each. Reads by id are consistent; snapshots
-// are not trusted right after the operator wrote the user (see SearchLagAllowance).
+// Snapshots is what the operator knows of the current state of each user it manages, per tenant
+// client: the copy it last read or wrote. The user observer keeps it current by searching the
+// users changed since its last look, so that a reconcile compares against a snapshot instead of
+// reading the user, and a watched tenant costs a few calls per interval whatever its size.
+//
+// A copy replaces another only if Auth0 changed the user after it (UpdatedAt): the search index
+// lags the writes, and its older copy of a user the operator has just written must neither
+// replace the write's answer nor look like drift.
 type Snapshots struct {
-	mu     sync.Mutex
-	users  map[Client]map[string]snapshot
-	writes map[Client]map[string]time.Time
+	// managed tells the users the observer counts (those carrying this cluster's owner marker),
+	// so that Expected compares with the count of that search.
+	managed func(*User) bool
+
+	mu      sync.Mutex
+	tenants map[Client]*tenantSnapshots
+}
+
+type tenantSnapshots struct {
+	users map[string]*snapshot
+	// current is the time up to which every change of the tenant's managed users has been
+	// seen (the last observation's start, less the index lag); zero before the first one.
+	current time.Time
 }
 
 type snapshot struct {
+	// user is the last copy, nil when its state is unknown (a write whose answer was lost).
 	user *User
-	at   time.Time
+	// at is when the copy was read or written; learned when the operator first knew the
+	// user to exist and be managed, which decides whether the count should include it yet.
+	at, learned time.Time
 }
 
-// NewSnapshots makes an empty Snapshots.
-func NewSnapshots() *Snapshots {
-	return &Snapshots{users: map[Client]map[string]snapshot{}, writes: map[Client]map[string]time.Time{}}
+// NewSnapshots makes an empty Snapshots; managed tells which users the observer's count covers.
+func NewSnapshots(managed func(*User) bool) *Snapshots {
+	return &Snapshots{managed: managed, tenants: map[Client]*tenantSnapshots{}}
 }
 
-// Put records users read in bulk at time at.
-func (s *Snapshots) Put(c Client, users map[string]*User, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.users[c] == nil {
-		s.users[c] = map[string]snapshot{}
+func (s *Snapshots) tenant(c Client) *tenantSnapshots {
+	t := s.tenants[c]
+	if t == nil {
+		t = &tenantSnapshots{users: map[string]*snapshot{}}
+		s.tenants[c] = t
 	}
-	for id, u := range users {
-		s.users[c][id] = snapshot{user: u, at: at}
-	}
+	return t
 }
 
-// Get returns a snapshot of the user no older than maxAge and taken long enough after the
-// operator's last write of it; false means: read it by id.
+// Get returns the user's last copy if it is known to be current within maxAge: read or written
+// since, or unchanged in every observation since.
 func (s *Snapshots) Get(c Client, id string, maxAge time.Duration, now time.Time) (*User, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap, ok := s.users[c][id]
-	if !ok || now.Sub(snap.at) > maxAge {
+	t := s.tenants[c]
+	if t == nil {
 		return nil, false
 	}
-	if wrote, ok := s.writes[c][id]; ok && snap.at.Before(wrote.Add(SearchLagAllowance)) {
+	snap := t.users[id]
+	if snap == nil || snap.user == nil {
+		return nil, false
+	}
+	valid := snap.at
+	if t.current.After(valid) {
+		valid = t.current
+	}
+	if now.Sub(valid) > maxAge {
 		return nil, false
 	}
 	return snap.user, true
 }
 
-// Wrote records that the operator changed the user, which makes older snapshots stale.
-func (s *Snapshots) Wrote(c Client, id string, at time.Time) {
+// Wrote records the user as the operator read it by id or as Auth0 answered a write of it, at
+// time at; nil (the answer of a write was lost) makes its state unknown until read again.
+func (s *Snapshots) Wrote(c Client, id string, u *User, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.writes[c] == nil {
-		s.writes[c] = map[string]time.Time{}
+	t := s.tenant(c)
+	snap := t.users[id]
+	if u != nil && !s.managed(u) {
+		delete(t.users, id) // not this cluster's (yet, or any more): not in the count
+		return
 	}
-	s.writes[c][id] = at
-	delete(s.users[c], id)
+	if snap == nil {
+		snap = &snapshot{learned: at}
+		t.users[id] = snap
+	}
+	snap.user, snap.at = u, at
 }
 
-// Forget drops what is known of a user (deleted, or no longer managed).
+// Observed merges users found by a search started at at, and returns the ids of those that
+// changed since the copy held (or were not known): the ones to look at again. A copy older than
+// the one held, from a lagging index, is ignored.
+func (s *Snapshots) Observed(c Client, users []*User, at time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenant(c)
+	var changed []string
+	for _, u := range users {
+		snap := t.users[u.ID]
+		if !s.managed(u) {
+			if snap != nil {
+				delete(t.users, u.ID) // its marker was taken away: the owner must look
+				changed = append(changed, u.ID)
+			}
+			continue
+		}
+		switch {
+		case snap == nil:
+			t.users[u.ID] = &snapshot{user: u, at: at, learned: at}
+		case snap.user != nil && !u.UpdatedAt.After(snap.user.UpdatedAt):
+			continue // the copy held, or an older one
+		default:
+			snap.user, snap.at = u, at
+		}
+		changed = append(changed, u.ID)
+	}
+	return changed
+}
+
+// Swept merges a full read of the users ids started at at (found holds those the search
+// returned) and returns the ids that changed or are gone. An id absent from the search is gone
+// only if the operator knew it from before the index lag (lag); a newer one may not be indexed
+// yet.
+func (s *Snapshots) Swept(c Client, ids []string, found map[string]*User, at time.Time, lag time.Duration) []string {
+	var list []*User
+	var gone []string
+	s.mu.Lock()
+	t := s.tenant(c)
+	for _, id := range ids {
+		if u := found[id]; u != nil {
+			list = append(list, u)
+			continue
+		}
+		if snap := t.users[id]; snap == nil || snap.learned.Before(at.Add(-lag)) {
+			delete(t.users, id)
+			gone = append(gone, id)
+		}
+	}
+	s.mu.Unlock()
+	return append(s.Observed(c, list, at), gone...)
+}
+
+// Current records that every change made to the tenant's users before at has been seen.
+func (s *Snapshots) Current(c Client, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.tenant(c); at.After(t.current) {
+		t.current = at
+	}
+}
+
+// Expected is the number of managed users the operator knew of before the time before: a count
+// of the managed users taken by a search started after it should be at least this, unless some
+// were deleted (or lost their marker) in Auth0.
+func (s *Snapshots) Expected(c Client, before time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, snap := range s.tenant(c).users {
+		if !snap.learned.After(before) {
+			n++
+		}
+	}
+	return n
+}
+
+// Forget drops what is known of a user (deleted, or released by the operator).
 func (s *Snapshots) Forget(c Client, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.users[c], id)
-	delete(s.writes[c], id)
+	if t := s.tenants[c]; t != nil {
+		delete(t.users, id)
+	}
 }

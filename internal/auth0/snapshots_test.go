@@ -1,6 +1,7 @@
 package auth0
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -8,36 +9,75 @@ import (
 func TestSnapshots(t *testing.T) {
 	c := &Fake{}
 	t0 := time.Unix(1_700_000_000, 0)
-	u := &User{ID: "auth0|1"}
+	managed := func(id string, updated time.Time) *User {
+		return &User{ID: id, AppMetadata: map[string]any{"owner": "c/ns/" + id}, UpdatedAt: updated}
+	}
+	u := managed("auth0|1", t0)
 	tests := []struct {
 		name  string
 		setup func(s *Snapshots)
 		now   time.Time
-		found bool
+		want  *User // nil: not found
 	}{
-		{"a fresh snapshot is used", func(s *Snapshots) { s.Put(c, map[string]*User{u.ID: u}, t0) }, t0.Add(time.Minute), true},
-		{"an old snapshot is not", func(s *Snapshots) { s.Put(c, map[string]*User{u.ID: u}, t0) }, t0.Add(10 * time.Minute), false},
-		{"a snapshot taken just after a write may predate it in the index", func(s *Snapshots) {
-			s.Wrote(c, u.ID, t0)
-			s.Put(c, map[string]*User{u.ID: u}, t0.Add(2*time.Second))
-		}, t0.Add(3 * time.Second), false},
-		{"a snapshot taken well after a write is used", func(s *Snapshots) {
-			s.Wrote(c, u.ID, t0)
-			s.Put(c, map[string]*User{u.ID: u}, t0.Add(SearchLagAllowance+time.Second))
-		}, t0.Add(SearchLagAllowance + 2*time.Second), true},
-		{"a write drops the snapshot", func(s *Snapshots) {
-			s.Put(c, map[string]*User{u.ID: u}, t0)
-			s.Wrote(c, u.ID, t0.Add(time.Second))
-		}, t0.Add(2 * time.Second), false},
-		{"another tenant's snapshot is not used", func(s *Snapshots) { s.Put(&Fake{}, map[string]*User{u.ID: u}, t0) }, t0, false},
+		{"a write's answer is used", func(s *Snapshots) { s.Wrote(c, u.ID, u, t0) }, t0.Add(time.Minute), u},
+		{"an old copy is not", func(s *Snapshots) { s.Wrote(c, u.ID, u, t0) }, t0.Add(10 * time.Minute), nil},
+		{"an old copy an observation found unchanged since is", func(s *Snapshots) {
+			s.Wrote(c, u.ID, u, t0)
+			s.Current(c, t0.Add(9*time.Minute))
+		}, t0.Add(10 * time.Minute), u},
+		{"a write whose answer was lost makes the user unknown", func(s *Snapshots) {
+			s.Wrote(c, u.ID, u, t0)
+			s.Wrote(c, u.ID, nil, t0.Add(time.Second))
+		}, t0.Add(2 * time.Second), nil},
+		{"a lagging index's older copy does not replace a write's answer", func(s *Snapshots) {
+			s.Wrote(c, u.ID, u, t0)
+			s.Observed(c, []*User{managed(u.ID, t0.Add(-time.Second))}, t0.Add(time.Second))
+		}, t0.Add(2 * time.Second), u},
+		{"a user no longer marked is dropped", func(s *Snapshots) {
+			s.Wrote(c, u.ID, u, t0)
+			s.Observed(c, []*User{{ID: u.ID, UpdatedAt: t0.Add(time.Second)}}, t0.Add(time.Second))
+		}, t0.Add(2 * time.Second), nil},
+		{"another tenant's copy is not used", func(s *Snapshots) { s.Wrote(&Fake{}, u.ID, u, t0) }, t0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSnapshots()
+			s := NewSnapshots(func(u *User) bool { return u.AppMetadata["owner"] != nil })
 			tt.setup(s)
-			if _, found := s.Get(c, u.ID, 5*time.Minute, tt.now); found != tt.found {
-				t.Errorf("found = %v, want %v", found, tt.found)
+			got, found := s.Get(c, u.ID, 5*time.Minute, tt.now)
+			if found != (tt.want != nil) || got != tt.want {
+				t.Errorf("Get = %v, %v; want %v", got, found, tt.want)
 			}
 		})
+	}
+}
+
+// TestSnapshotsTellChangesAndDeletions: an observation reports only the users that changed, and
+// a full read reports as gone only a user known from before the index lag.
+func TestSnapshotsTellChangesAndDeletions(t *testing.T) {
+	c := &Fake{}
+	t0 := time.Unix(1_700_000_000, 0)
+	s := NewSnapshots(func(u *User) bool { return u.AppMetadata["owner"] != nil })
+	user := func(id string, updated time.Time) *User {
+		return &User{ID: id, AppMetadata: map[string]any{"owner": "c/ns/" + id}, UpdatedAt: updated}
+	}
+	s.Wrote(c, "a", user("a", t0), t0)
+	s.Wrote(c, "b", user("b", t0), t0)
+	if got := s.Observed(c, []*User{user("a", t0), user("b", t0.Add(time.Minute))}, t0.Add(2*time.Minute)); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("Observed = %v, want [b]: a is unchanged", got)
+	}
+	if got := s.Expected(c, t0); got != 2 {
+		t.Errorf("Expected = %d, want 2", got)
+	}
+	// "c" was created a moment ago: a search may not show it yet.
+	at := t0.Add(time.Hour)
+	s.Wrote(c, "c", user("c", at), at.Add(-time.Second))
+	if got := s.Swept(c, []string{"a", "b", "c"}, map[string]*User{"b": user("b", t0.Add(time.Minute))}, at, SearchLagAllowance); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("Swept = %v, want [a]: a is gone, b unchanged, c not indexed yet", got)
+	}
+	if _, ok := s.Get(c, "a", time.Hour, at); ok {
+		t.Error("a gone user is still known")
+	}
+	if got := s.Expected(c, at); got != 2 {
+		t.Errorf("Expected after the sweep = %d, want 2 (b and c)", got)
 	}
 }

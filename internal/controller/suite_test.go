@@ -32,6 +32,8 @@ const (
 	dbConnection     = "Username-Password-Authentication"
 	// resync is short so that drift is observed within a spec's patience.
 	resync = 2 * time.Second
+	// searchLag is the emulated search index's lag behind writes.
+	searchLag = 700 * time.Millisecond
 )
 
 var (
@@ -73,6 +75,9 @@ var _ = BeforeSuite(func() {
 			testClientID: {Secret: testClientSecret},
 			"read-only":  {Secret: "read-only-secret", Scopes: []string{"read:users"}},
 		},
+		// Auth0's search index lags its writes; the operator must not mistake the lag for drift
+		// or deletion, nor miss a change made during it.
+		SearchIndexLag: searchLag,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	tenantURL, err = tenant.Start("127.0.0.1:0")
@@ -102,6 +107,7 @@ var _ = BeforeSuite(func() {
 		DefaultTenant:        types.NamespacedName{Namespace: "auth0-operator-system", Name: "default-tenant"},
 		ClusterName:          "envtest",
 		ResyncInterval:       resync,
+		ObserveInterval:      resync,
 		RequireTenancyPolicy: true,
 	})
 	Expect(err).NotTo(HaveOccurred())

@@ -29,6 +29,7 @@ import (
 	"github.com/usersync/auth0-operator/internal/controller/auth0rolebinding"
 	"github.com/usersync/auth0-operator/internal/controller/auth0user"
 	"github.com/usersync/auth0-operator/internal/metrics"
+	"github.com/usersync/auth0-operator/internal/userdiff"
 )
 
 // LeaderElectionID names the lease replicas compete for.
@@ -49,6 +50,10 @@ type Options struct {
 	RequireTenancyPolicy bool
 	// ResyncInterval is the default interval between observations (default 5m).
 	ResyncInterval time.Duration
+	// ObserveInterval is the interval between searches for the managed users changed in Auth0
+	// (default 30s); FullSweepInterval the one between reads of every managed user (default 1h).
+	ObserveInterval   time.Duration
+	FullSweepInterval time.Duration
 	// MaxConcurrentReconciles is the number of workers per controller (default 8).
 	MaxConcurrentReconciles int
 	// WatchNamespaces confines namespaced objects to these namespaces; empty: all.
@@ -58,6 +63,8 @@ type Options struct {
 	// by the API server when SecureMetrics.
 	MetricsAddr   string
 	SecureMetrics bool
+	// PprofAddr serves the Go profiling endpoints ("" or "0": off).
+	PprofAddr string
 	// ProbeAddr serves /healthz and /readyz ("" or "0": off).
 	ProbeAddr string
 	// LeaderElection makes replicas take turns; LeaderElectionNamespace holds the lease (default:
@@ -98,6 +105,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Scheme:                 Scheme(),
 		Metrics:                metricsOpts,
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       o.PprofAddr,
 		LeaderElection:         o.LeaderElection,
 		LeaderElectionID:       LeaderElectionID,
 		// The lease is released when the manager stops, so that a replacement takes over at
@@ -126,10 +134,16 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// setup registers every controller of the operator, and the sweeper feeding Auth0Users.
+// setup registers every controller of the operator, and the observer feeding Auth0Users.
 func setup(mgr ctrl.Manager, o Options) error {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = 5 * time.Minute
+	}
+	if o.ObserveInterval <= 0 {
+		o.ObserveInterval = 30 * time.Second
+	}
+	if o.FullSweepInterval <= 0 {
+		o.FullSweepInterval = time.Hour
 	}
 	if o.ClusterName == "" {
 		o.ClusterName = "default"
@@ -151,10 +165,11 @@ func setup(mgr ctrl.Manager, o Options) error {
 	if err := controller.IndexTenantSecrets(mgr); err != nil {
 		return err
 	}
-	snapshots := auth0.NewSnapshots()
+	snapshots := auth0.NewSnapshots(userdiff.MarkedBy(o.ClusterName))
 	swept := make(chan event.GenericEvent, 1024)
-	if err := mgr.Add(&auth0user.UserSweeper{Reader: mgr.GetClient(), Tenants: tenants, Snapshots: snapshots, Interval: o.ResyncInterval, Events: swept}); err != nil {
-		return fmt.Errorf("cannot add the user sweeper: %w", err)
+	if err := mgr.Add(&auth0user.UserObserver{Reader: mgr.GetClient(), Tenants: tenants, Snapshots: snapshots, ClusterName: o.ClusterName,
+		Interval: o.ObserveInterval, FullInterval: o.FullSweepInterval, Events: swept}); err != nil {
+		return fmt.Errorf("cannot add the user observer: %w", err)
 	}
 	users := &auth0user.Reconciler{
 		Client:                  mgr.GetClient(),

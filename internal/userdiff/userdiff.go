@@ -225,6 +225,12 @@ func Owner(u *auth0.User) string {
 	return s
 }
 
+// MarkedBy tells whether a user carries an owner marker of the cluster: one of its objects'
+// (cluster/namespace/name[/uid]).
+func MarkedBy(cluster string) func(*auth0.User) bool {
+	return func(u *auth0.User) bool { return strings.HasPrefix(Owner(u), cluster+"/") }
+}
+
 // ConnectionOf returns the connection of a user: the field when Auth0 returned it, else the
 // connection of its primary identity (user reads return only the identities).
 func ConnectionOf(u *auth0.User) string {

@@ -81,6 +81,8 @@ func TestFaults(t *testing.T) {
 	tenant, err := emulator.New(emulator.Config{
 		Clients:   map[string]emulator.Client{clientID: {Secret: clientSecret}},
 		RateLimit: emulator.RateLimit{PerSecond: 25}, // so that the first pass lasts through every fault
+		// The search index lags its writes, as Auth0's does.
+		SearchIndexLag: 700 * time.Millisecond,
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	tenantURL, err := tenant.Start("127.0.0.1:0")
@@ -161,6 +163,7 @@ func startManager(ctx context.Context, t *testing.T, cfg *rest.Config, clusterNa
 		DefaultTenant:        types.NamespacedName{Namespace: systemNS, Name: "tenant"},
 		ClusterName:          clusterName,
 		ResyncInterval:       resync,
+		ObserveInterval:      resync,
 		RequireTenancyPolicy: true,
 	})
 	if err != nil {

@@ -42,7 +42,8 @@ type Reconciler struct {
 	ResyncInterval time.Duration
 	// MaxConcurrentReconciles bounds the workers; Auth0 calls are paced by the tenant's limiter.
 	MaxConcurrentReconciles int
-	// Snapshots are users the UserSweeper read in bulk; Swept carries its wake-ups.
+	// Snapshots are the users as last read or written, kept current by the UserObserver; Swept
+	// carries its wake-ups.
 	Snapshots *auth0.Snapshots
 	Swept     <-chan event.GenericEvent
 }
@@ -95,8 +96,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, obj *v1alpha1.Auth0User) err
 	return nil
 }
 
-// ResyncAfter is when the object is observed again on its own. The UserSweeper wakes every Ready
-// object once per operator-wide interval, so the object's own requeue is only a safety net then,
+// ResyncAfter is when the object is observed again on its own. The UserObserver wakes an object
+// whenever its user changes in Auth0, so the object's own requeue is only a safety net then,
 // unless the object asks for a different interval.
 func (r *Reconciler) ResyncAfter(obj *v1alpha1.Auth0User, stalled bool) time.Duration {
 	if !stalled && r.Swept != nil && obj.Spec.ResyncInterval == nil {

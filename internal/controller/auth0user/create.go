@@ -63,7 +63,7 @@ func (r *Reconciler) createUser(ctx context.Context, s *userScope) error {
 		}
 		return fmt.Errorf("cannot create user: %w", err)
 	}
-	r.wrote(s, created.ID)
+	r.wrote(s, created.ID, created)
 	r.Recorder.Eventf(s.obj, nil, corev1.EventTypeNormal, "Created", "Create", "created Auth0 user %s", created.ID)
 	st.UserID = created.ID
 	st.Password = s.passwordVersion

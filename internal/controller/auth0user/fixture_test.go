@@ -61,11 +61,15 @@ type fixture struct {
 	onStatusPatch func(obj client.Object, patch []byte)
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, options ...func(*emulator.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background()}
 
-	emu, err := emulator.New(emulator.Config{Clients: map[string]emulator.Client{"operator": {Secret: "operator-secret"}}})
+	cfg := emulator.Config{Clients: map[string]emulator.Client{"operator": {Secret: "operator-secret"}}}
+	for _, o := range options {
+		o(&cfg)
+	}
+	emu, err := emulator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,8 @@ func (r *Reconciler) observeUser(ctx context.Context, s *userScope) error {
 	return r.findByEmail(ctx, s)
 }
 
-// readUser reads the user by id, or takes the UserSweeper's bulk snapshot when the spec has not
-// changed since the last success (a spec change deserves a fresh, consistent read).
+// readUser takes the user's snapshot (kept current by the UserObserver) when the spec has not
+// changed since the last success, or reads it by id (a spec change deserves a fresh read).
 func (r *Reconciler) readUser(ctx context.Context, s *userScope) (*auth0.User, error) {
 	id := s.obj.Status.UserID
 	if r.Snapshots != nil && controller.SpecApplied(s.obj) {
@@ -60,13 +60,18 @@ func (r *Reconciler) readUser(ctx context.Context, s *userScope) (*auth0.User, e
 			return u, nil
 		}
 	}
-	return s.auth0.GetUser(ctx, id)
+	u, err := s.auth0.GetUser(ctx, id)
+	if err == nil {
+		r.wrote(s, id, u)
+	}
+	return u, err
 }
 
-// wrote tells the snapshots that the operator changed the user.
-func (r *Reconciler) wrote(s *userScope, id string) {
+// wrote gives the snapshots the user as Auth0 answered a write or a read of it; nil (an error:
+// the write may have been applied or not) makes its state unknown until read again.
+func (r *Reconciler) wrote(s *userScope, id string, u *auth0.User) {
 	if r.Snapshots != nil {
-		r.Snapshots.Wrote(s.auth0, id, time.Now())
+		r.Snapshots.Wrote(s.auth0, id, u, time.Now())
 	}
 }
 
@@ -129,7 +134,7 @@ func (r *Reconciler) claim(ctx context.Context, s *userScope, u *auth0.User) (*a
 		return nil, err
 	}
 	claimed, err := s.auth0.UpdateUser(ctx, u.ID, auth0.UserUpdate{AppMetadata: map[string]any{userdiff.OwnerKey: s.owner}})
-	r.wrote(s, u.ID)
+	r.wrote(s, u.ID, claimed)
 	if err != nil {
 		return nil, fmt.Errorf("cannot claim existing user %s: %w", u.ID, err)
 	}

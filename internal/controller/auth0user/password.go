@@ -37,8 +37,8 @@ func (r *Reconciler) updatePassword(ctx context.Context, s *userScope) error {
 		return nil
 	}
 	pw := s.password
-	_, err := s.auth0.UpdateUser(ctx, st.UserID, auth0.UserUpdate{Connection: s.desired.Connection, Password: &pw})
-	r.wrote(s, st.UserID)
+	updated, err := s.auth0.UpdateUser(ctx, st.UserID, auth0.UserUpdate{Connection: s.desired.Connection, Password: &pw})
+	r.wrote(s, st.UserID, updated)
 	if err != nil {
 		return fmt.Errorf("cannot update the password of user %s: %w", st.UserID, err)
 	}

@@ -61,7 +61,7 @@ func (r *Reconciler) updateUser(ctx context.Context, s *userScope) error {
 		update.VerifyEmail = &verify
 	}
 	updated, err := s.auth0.UpdateUser(ctx, st.UserID, update)
-	r.wrote(s, st.UserID)
+	r.wrote(s, st.UserID, updated)
 	if err != nil {
 		return fmt.Errorf("cannot update user %s: %w", st.UserID, err)
 	}

@@ -1,0 +1,259 @@
+package auth0user
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/conditions"
+	"github.com/usersync/auth0-operator/internal/controller"
+	"github.com/usersync/auth0-operator/internal/userdiff"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// UserObserver watches the managed users of each tenant at a cost independent of their number.
+// Every Interval it makes one search, for this cluster's users sorted by last change with their
+// total: the changes since its last look (less the search index lag, which it overlaps) go into
+// the Snapshots, and only the objects whose user changed are woken, to correct or report the
+// drift against the snapshot without a call of their own. A tenant where nothing changed costs
+// one call per interval and no reconcile.
+//
+// A deletion in Auth0 shows as a total below what the operator knows of; then, after a restart
+// and every FullInterval, it reads every managed user by id (a search per 50 ids) instead.
+type UserObserver struct {
+	Reader    client.Reader
+	Tenants   *controller.TenantResolver
+	Snapshots *auth0.Snapshots
+	// ClusterName is the first part of the owner markers of this cluster's users.
+	ClusterName  string
+	Interval     time.Duration
+	FullInterval time.Duration
+	// Lag is how far the search index may lag the writes (zero: auth0.SearchLagAllowance).
+	Lag time.Duration
+	// Events receives one event per object to look at again; the Auth0User controller watches it.
+	Events chan<- event.GenericEvent
+
+	tenants map[auth0.Client]*observation
+}
+
+// observation is where the observer stands with one tenant.
+type observation struct {
+	// since is the start of the last successful look: changes after it less the index lag are
+	// the ones to search for.
+	since time.Time
+	// fullAt is the start of the last full read; zero before the first (a restart).
+	fullAt time.Time
+	// unexplained is how many more users the count showed than the operator knew of at the last
+	// full read (this cluster's users no object names, such as the orphaned ones): a count
+	// below the known users plus these means some were deleted.
+	unexplained int
+}
+
+// changesPage is the size of the one page of newest changes read each interval; more changes
+// than that are read in pages of pageSize, oldest first.
+const (
+	changesPage = 20
+	pageSize    = 100
+)
+
+// NeedLeaderElection makes only the leader observe.
+func (o *UserObserver) NeedLeaderElection() bool { return true }
+
+// Start observes at once (after a restart nothing is known), then every Interval until ctx ends.
+func (o *UserObserver) Start(ctx context.Context) error {
+	t := time.NewTicker(o.Interval)
+	defer t.Stop()
+	for {
+		o.observe(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// tenantUsers are the objects of one tenant that the observer looks after, by user id.
+type tenantUsers struct {
+	namespace string
+	ref       *v1alpha1.TenantReference
+	byID      map[string]*v1alpha1.Auth0User
+}
+
+func (o *UserObserver) observe(ctx context.Context) {
+	logger := log.FromContext(ctx).WithName("observer")
+	var users v1alpha1.Auth0UserList
+	if err := o.Reader.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil { // read-only
+		logger.Error(err, "cannot list Auth0Users")
+		return
+	}
+	groups := map[string]*tenantUsers{}
+	for i := range users.Items {
+		u := &users.Items[i]
+		// Stalled objects retry on their own, slower schedule: waking them would turn a
+		// rejected write into one per interval.
+		if u.Status.UserID == "" || !u.DeletionTimestamp.IsZero() || conditions.IsTrue(u.Status.Conditions, v1alpha1.ConditionStalled) {
+			continue
+		}
+		key := controller.TenantKey(u.Namespace, u.Spec.TenantRef)
+		if groups[key] == nil {
+			groups[key] = &tenantUsers{namespace: u.Namespace, ref: u.Spec.TenantRef, byID: map[string]*v1alpha1.Auth0User{}}
+		}
+		groups[key].byID[u.Status.UserID] = u
+	}
+	// Objects of several namespaces on the same credentials share a client, and its count.
+	byClient := map[auth0.Client]map[string]*v1alpha1.Auth0User{}
+	for _, g := range groups {
+		c, err := o.Tenants.ClientFor(ctx, g.namespace, g.ref)
+		if err != nil {
+			continue // each object reports its tenant problem on its own reconcile
+		}
+		if byClient[c] == nil {
+			byClient[c] = map[string]*v1alpha1.Auth0User{}
+		}
+		for id, u := range g.byID {
+			byClient[c][id] = u
+		}
+	}
+	for c, byID := range byClient {
+		changed, err := o.observeTenant(ctx, c, byID)
+		if err != nil {
+			logger.Info("cannot observe the tenant's users; objects fall back to reads by id on their resync", "error", err.Error())
+		}
+		for _, id := range changed {
+			if u := byID[id]; u != nil {
+				select {
+				case o.Events <- event.GenericEvent{Object: u}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}
+	for c := range o.tenants {
+		if byClient[c] == nil {
+			delete(o.tenants, c) // no object left on it: a return starts with a full read
+		}
+	}
+}
+
+// observeTenant looks at one tenant and returns the ids of the users that changed.
+func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User) ([]string, error) {
+	if o.tenants == nil {
+		o.tenants = map[auth0.Client]*observation{}
+	}
+	st := o.tenants[c]
+	if st == nil {
+		st = &observation{}
+		o.tenants[c] = st
+	}
+	at := time.Now()
+	if st.fullAt.IsZero() || at.Sub(st.fullAt) >= o.FullInterval {
+		return o.readAll(ctx, c, byID, st, at)
+	}
+	marker := o.markerQuery()
+	newest, err := c.SearchUsersPage(ctx, marker, "updated_at:-1", 0, changesPage)
+	if err != nil {
+		return nil, err
+	}
+	from := st.since.Add(-o.lag())
+	found := newest.Users
+	if n := len(found); n == changesPage && !found[n-1].UpdatedAt.Before(from) {
+		// More changes than the page holds (the operator's own writes while it converges,
+		// mostly): read them all, oldest first.
+		if found, err = o.changedSince(ctx, c, marker, from); err != nil {
+			return nil, err
+		}
+	}
+	changed := o.Snapshots.Observed(c, found, at)
+	if newest.Total < o.Snapshots.Expected(c, from)+st.unexplained {
+		// Fewer of this cluster's users than it knows of: some were deleted (or unmarked).
+		more, err := o.readAll(ctx, c, byID, st, at)
+		return append(changed, more...), err
+	}
+	st.since = at
+	o.Snapshots.Current(c, at.Add(-o.lag()))
+	return changed, nil
+}
+
+// changedSince reads every managed user changed from from on, in pages sorted oldest first. Auth0
+// serves the first 1000 matches of a query only: past them, the search starts again from the
+// last change read (the ones read again are recognised by the snapshots).
+func (o *UserObserver) changedSince(ctx context.Context, c auth0.Client, marker string, from time.Time) ([]*auth0.User, error) {
+	var out []*auth0.User
+	for {
+		query := marker + " AND updated_at:[" + luceneEscape(from.UTC().Format("2006-01-02T15:04:05.000Z")) + " TO *]"
+		var last time.Time
+		n := 0
+		for page := 0; (page+1)*pageSize <= 1000; page++ {
+			got, err := c.SearchUsersPage(ctx, query, "updated_at:1", page, pageSize)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, got.Users...)
+			n += len(got.Users)
+			if len(got.Users) > 0 {
+				last = got.Users[len(got.Users)-1].UpdatedAt
+			}
+			if len(got.Users) < pageSize {
+				return out, nil
+			}
+		}
+		if !last.After(from) {
+			// A thousand changes within one millisecond: the window cannot move on; the next
+			// full read catches what lies beyond.
+			return out, nil
+		}
+		from = last
+	}
+}
+
+// readAll reads every user the objects name (a search per 50 ids) after counting this cluster's
+// users, and returns the ids that changed or are gone.
+func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User, st *observation, at time.Time) ([]string, error) {
+	count, err := c.SearchUsersPage(ctx, o.markerQuery(), "", 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	found, err := c.GetUsers(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	changed := o.Snapshots.Swept(c, ids, found, at, o.lag())
+	st.unexplained = max(0, count.Total-o.Snapshots.Expected(c, at))
+	st.fullAt, st.since = at, at
+	o.Snapshots.Current(c, at.Add(-o.lag()))
+	return changed, nil
+}
+
+func (o *UserObserver) lag() time.Duration {
+	if o.Lag > 0 {
+		return o.Lag
+	}
+	return auth0.SearchLagAllowance
+}
+
+// markerQuery matches the users carrying this cluster's owner marker.
+func (o *UserObserver) markerQuery() string {
+	return "app_metadata." + userdiff.OwnerKey + ":" + luceneEscape(o.ClusterName+"/") + "*"
+}
+
+// luceneEscape escapes the characters Lucene's query syntax gives a meaning.
+func luceneEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`+-&|!(){}[]^"~*?:\/ `, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

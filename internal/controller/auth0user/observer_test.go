@@ -1,0 +1,149 @@
+package auth0user
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/usersync/auth0-operator/api/v1alpha1"
+	"github.com/usersync/auth0-operator/internal/auth0"
+	"github.com/usersync/auth0-operator/internal/userdiff"
+	"github.com/usersync/auth0-operator/pkg/emulator"
+)
+
+const observedLag = 300 * time.Millisecond
+
+// observerFixture is the fixture with snapshots, a search index lagging by observedLag, n Ready
+// users and an observer of their tenant.
+type observerFixture struct {
+	*fixture
+	o      *UserObserver
+	events chan event.GenericEvent
+	users  []*v1alpha1.Auth0User
+}
+
+func newObserverFixture(t *testing.T, n int) *observerFixture {
+	f := newFixture(t, func(c *emulator.Config) { c.SearchIndexLag = observedLag })
+	f.r.Snapshots = auth0.NewSnapshots(userdiff.MarkedBy(clusterName))
+	of := &observerFixture{fixture: f, events: make(chan event.GenericEvent, 10*n)}
+	of.o = &UserObserver{Reader: f.c, Tenants: f.r.Tenants, Snapshots: f.r.Snapshots, ClusterName: clusterName,
+		Interval: time.Second, FullInterval: time.Hour, Lag: 2 * observedLag, Events: of.events}
+	for i := range n {
+		u := newUser(fmt.Sprintf("user-%02d", i), fmt.Sprintf("user-%02d@example.com", i))
+		u.Spec.Name = "User " + u.Name
+		f.create(u)
+		of.users = append(of.users, f.mustPass(u))
+	}
+	return of
+}
+
+// observe runs one interval of the observer and returns the Management API calls it made and
+// the objects it woke, by name.
+func (of *observerFixture) observe() (calls []string, woken []string) {
+	of.emu.ResetCounters()
+	of.o.observe(of.ctx)
+	for {
+		select {
+		case e := <-of.events:
+			woken = append(woken, e.Object.GetName())
+		default:
+			slices.Sort(woken)
+			return of.apiCalls(), woken
+		}
+	}
+}
+
+func (of *observerFixture) idOf(i int) string { return of.users[i].Status.UserID }
+
+func TestObserverCostsOneCallPerIntervalAndWakesOnlyChangedUsers(t *testing.T) {
+	of := newObserverFixture(t, 30)
+
+	// A restart knows nothing: the count and a read of every user by id (one search for 30).
+	time.Sleep(2 * observedLag) // the creations are older than the lag: a steady tenant
+	calls, woken := of.observe()
+	if len(calls) != 2 {
+		t.Errorf("first interval: %d calls, want 2 (a count and one search by id): %v", len(calls), calls)
+	}
+	// The users were just written: what the (lagging) search shows is what the writes
+	// answered, or nothing yet; neither is a change, nor a deletion.
+	if len(woken) != 0 {
+		t.Errorf("first interval woke %v; nothing changed", woken)
+	}
+
+	time.Sleep(2 * observedLag)
+	for range 2 {
+		if calls, woken := of.observe(); len(calls) != 1 || len(woken) != 0 {
+			t.Errorf("steady interval: calls %v, woke %v; want one call and nothing woken", calls, woken)
+		}
+	}
+
+	// A change made in Auth0 wakes its object alone, which corrects it from the snapshot
+	// without reading the user.
+	if err := of.emu.PatchUser(of.idOf(5), map[string]any{"name": "drifted"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * observedLag)
+	calls, woken = of.observe()
+	if len(calls) != 1 || !slices.Equal(woken, []string{"user-05"}) {
+		t.Fatalf("after a change: calls %v, woke %v; want one call waking user-05", calls, woken)
+	}
+	of.emu.ResetCounters()
+	of.mustPass(of.users[5])
+	if calls := of.apiCalls(); len(calls) != 1 || !strings.HasPrefix(calls[0], "PATCH ") {
+		t.Errorf("correcting the drift took %v; want the one PATCH", calls)
+	}
+	if name := of.emu.User(of.idOf(5))["name"]; name != "User user-05" {
+		t.Errorf("name = %v after the correction", name)
+	}
+	// The correction is the operator's own write: the next interval sees it and wakes nobody.
+	time.Sleep(2 * observedLag)
+	if calls, woken := of.observe(); len(calls) != 1 || len(woken) != 0 {
+		t.Errorf("after the correction: calls %v, woke %v", calls, woken)
+	}
+
+	// More changes than the newest page holds are all read, in pages.
+	for i := range changesPage + 5 {
+		if err := of.emu.PatchUser(of.idOf(i), map[string]any{"nickname": "bulk"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(2 * observedLag)
+	calls, woken = of.observe()
+	if len(woken) != changesPage+5 {
+		t.Errorf("after %d changes woke %d objects: %v", changesPage+5, len(woken), woken)
+	}
+	if len(calls) != 2 {
+		t.Errorf("after %d changes: %d calls, want 2 (the newest page, then one page of all): %v", changesPage+5, len(calls), calls)
+	}
+}
+
+func TestObserverNoticesADeletionByTheCount(t *testing.T) {
+	of := newObserverFixture(t, 10)
+	of.observe()
+	time.Sleep(2 * observedLag)
+	of.observe()
+
+	of.emu.DeleteUser(of.idOf(7))
+	time.Sleep(2 * observedLag)
+	calls, woken := of.observe()
+	// The newest page (whose total is one short), then a count and a read of every user.
+	if len(calls) != 3 || !slices.Equal(woken, []string{"user-07"}) {
+		t.Fatalf("after a deletion: calls %v, woke %v; want 3 calls waking user-07", calls, woken)
+	}
+	c, err := of.r.Tenants.ClientFor(of.ctx, testNS, of.users[7].Spec.TenantRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := of.r.Snapshots.Get(c, of.idOf(7), time.Hour, time.Now()); ok {
+		t.Error("the deleted user is still known")
+	}
+	// Known again as it is: the next interval is one call.
+	time.Sleep(2 * observedLag)
+	if calls, woken := of.observe(); len(calls) != 1 || len(woken) != 0 {
+		t.Errorf("after the full read: calls %v, woke %v", calls, woken)
+	}
+}
