@@ -152,8 +152,13 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 		o.tenants[c] = st
 	}
 	at := time.Now()
-	if st.fullAt.IsZero() || at.Sub(st.fullAt) >= o.FullInterval {
-		return o.readAll(ctx, c, byID, st, at)
+	if st.fullAt.IsZero() {
+		// The first look (after a restart, or at a tenant's first users): what this process
+		// wrote or read is known, the rest is read.
+		return o.readAll(ctx, c, byID, st, at, false)
+	}
+	if at.Sub(st.fullAt) >= o.FullInterval {
+		return o.readAll(ctx, c, byID, st, at, true)
 	}
 	marker := o.markerQuery()
 	newest, err := c.SearchUsersPage(ctx, marker, "updated_at:-1", 0, changesPage)
@@ -172,7 +177,7 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 	changed := o.Snapshots.Observed(c, found, at)
 	if newest.Total < o.Snapshots.Expected(c, from)+st.unexplained {
 		// Fewer of this cluster's users than it knows of: some were deleted (or unmarked).
-		more, err := o.readAll(ctx, c, byID, st, at)
+		more, err := o.readAll(ctx, c, byID, st, at, true)
 		return append(changed, more...), err
 	}
 	st.since = at
@@ -212,16 +217,19 @@ func (o *UserObserver) changedSince(ctx context.Context, c auth0.Client, marker 
 	}
 }
 
-// readAll reads every user the objects name (a search per 50 ids) after counting this cluster's
-// users, and returns the ids that changed or are gone.
-func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User, st *observation, at time.Time) ([]string, error) {
+// readAll counts this cluster's users, then reads the users the objects name (a search per 50
+// ids): every one, or only those without a current snapshot, and returns the ids that changed
+// or are gone.
+func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User, st *observation, at time.Time, everyone bool) ([]string, error) {
 	count, err := c.SearchUsersPage(ctx, o.markerQuery(), "", 0, 1)
 	if err != nil {
 		return nil, err
 	}
 	ids := make([]string, 0, len(byID))
 	for id := range byID {
-		ids = append(ids, id)
+		if _, known := o.Snapshots.Get(c, id, o.FullInterval, at); everyone || !known {
+			ids = append(ids, id)
+		}
 	}
 	found, err := c.GetUsers(ctx, ids)
 	if err != nil {
