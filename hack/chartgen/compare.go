@@ -621,6 +621,7 @@ func (c *checker) refusedValues() {
 		"watchNamespaces={Team_A}",     // not a namespace name
 		"defaultTenantSecret=ns/name",  // a name, not NAMESPACE/NAME
 		"resyncInterval=5 minutes",     // not a Go duration
+		"observeInterval=30 seconds",   // not a Go duration
 		"replicaCount=-1",              // negative
 		"image.pullPolicy=Sometimes",   // not a pull policy
 		"serviceMonitor.enable=true",   // a misspelt key
