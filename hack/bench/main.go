@@ -1,10 +1,26 @@
 // Command bench measures the operator at scale: it starts the local control plane, the emulated
 // tenant with a rate limit and the manager (as its own process, so that its memory is its own),
-// creates N Auth0User objects and bindings, and prints the time until all are Ready against the
-// lower bound (write calls needed / rate limit), the calls by route, the 429 answers, the calls
-// of one steady-state resync, and the manager's peak memory.
+// creates N Auth0User objects and bindings (each granting its own role and, with --permissions,
+// a direct permission of a seeded API), and prints:
 //
-//	go run ./hack/bench --users 1000 --rate 50 --resync 60s
+//   - convergence: the time until all objects are Ready against the lower bound (write calls
+//     needed / rate limit), the calls made in that time against the write calls, by route, and
+//     the 429 answers;
+//   - the manager's CPU profile over the first --cpu-profile-seconds of convergence (top 20 by
+//     cumulative time) and its heap right after convergence (in-use total, top 15);
+//   - one steady-state resync (a --resync window with nothing changed): the calls of each short
+//     interval (--observe-interval) and of the whole window, by route, and the writes it caused
+//     to the API server (status patches, events, anything: 0 when nothing changed);
+//   - drift latency: the names of --drift-sample users changed in Auth0 at random moments over
+//     two short intervals, and the time until the operator has put each back (p50, p95, max,
+//     and how many were not corrected), with the calls and the API server writes of that phase;
+//   - at the end, the manager's heap (in-use total, top 15, the runtime's figures) and its peak
+//     memory (VmHWM).
+//
+// The manager serves pprof on a free local port; profiles are written to $TMPDIR and its log
+// to $TMPDIR/auth0-bench-manager.log.
+//
+//	go run ./hack/bench --users 1000 --rate 50 --resync 60s [--permissions]
 package main
 
 import (
@@ -12,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,13 +40,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -42,22 +54,45 @@ import (
 const (
 	ns       = "bench"
 	systemNS = "auth0-operator-system"
+	// benchAPI is the resource server whose scopes the bindings grant with --permissions.
+	benchAPI = "https://bench.example.com/api"
 )
 
+// options are the bench's flags.
+type options struct {
+	users, bindings, rate, workers int
+	resync, observe, fullSweep     time.Duration
+	reserve                        float64
+	permissions                    bool
+	cpuProfile                     time.Duration
+	driftSample                    int
+}
+
 func main() {
-	users := flag.Int("users", 1000, "Auth0User objects to create")
-	bindings := flag.Int("bindings", 10, "bindings, each granting its own role to an equal share of the users")
-	rate := flag.Int("rate", 50, "the tenant's rate limit, requests per second")
-	resync := flag.Duration("resync", time.Minute, "the manager's --resync-interval; one steady-state resync is measured over it")
-	workers := flag.Int("workers", 16, "the manager's --max-concurrent-reconciles")
-	reserve := flag.Float64("reserve", 0.1, "the manager's --auth0-rate-reserve (share of the budget left for other clients)")
+	var o options
+	flag.IntVar(&o.users, "users", 1000, "Auth0User objects to create")
+	flag.IntVar(&o.bindings, "bindings", 10, "bindings, each granting its own role to an equal share of the users")
+	flag.IntVar(&o.rate, "rate", 50, "the tenant's rate limit, requests per second")
+	flag.DurationVar(&o.resync, "resync", time.Minute, "the manager's --resync-interval; one steady-state resync is measured over it")
+	flag.DurationVar(&o.observe, "observe-interval", 30*time.Second, "the manager's --observe-interval (search for managed users changed in Auth0); the steady-state window is sampled at it")
+	flag.DurationVar(&o.fullSweep, "full-sweep-interval", time.Hour, "the manager's --full-sweep-interval (full read of every managed user)")
+	flag.IntVar(&o.workers, "workers", 16, "the manager's --max-concurrent-reconciles")
+	flag.Float64Var(&o.reserve, "reserve", 0.1, "the manager's --auth0-rate-reserve (share of the budget left for other clients)")
+	flag.BoolVar(&o.permissions, "permissions", false, "seed an API with a scope per binding, and have each binding also grant its scope directly")
+	cpuSeconds := flag.Int("cpu-profile-seconds", 30, "seconds of the manager's CPU profile, from the start of the objects' creation; 0: none")
+	flag.IntVar(&o.driftSample, "drift-sample", 20, "users whose name is changed in Auth0 to measure the drift correction latency; 0: none")
 	flag.Parse()
-	if err := run(*users, *bindings, *rate, *resync, *workers, *reserve); err != nil {
+	o.cpuProfile = time.Duration(*cpuSeconds) * time.Second
+	if o.observe <= 0 || o.bindings <= 0 || o.users <= 0 {
+		log.Fatal("--users, --bindings and --observe-interval must be positive")
+	}
+	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) error {
+func run(o options) error {
+	n, nb, rate := o.users, o.bindings, o.rate
 	ctx := context.Background()
 	out, err := exec.Command("go", "build", "-o", "bin/manager", "./cmd/manager").CombinedOutput()
 	if err != nil {
@@ -94,6 +129,13 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 	for i := range nb {
 		seed.Roles = append(seed.Roles, emulator.SeedRole{Name: fmt.Sprintf("role-%d", i)})
 	}
+	if o.permissions {
+		api := emulator.SeedResourceServer{Name: "bench", Identifier: benchAPI}
+		for i := range nb {
+			api.Scopes = append(api.Scopes, scopeOf(i))
+		}
+		seed.ResourceServers = append(seed.ResourceServers, api)
+	}
 	if err := tenant.Seed(seed); err != nil {
 		return err
 	}
@@ -108,11 +150,15 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 		}
 	}
 	// The workload runs under a tenancy policy, so that its evaluation is part of the figures.
-	if err := k8s.Create(ctx, &v1alpha1.Auth0TenancyPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench"},
+	policy := &v1alpha1.Auth0TenancyPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench"},
 		Spec: v1alpha1.Auth0TenancyPolicySpec{
 			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
 			DefaultTenant:     true, Connections: []string{"*"}, Roles: []string{"*"},
-		}}); err != nil {
+		}}
+	if o.permissions {
+		policy.Spec.Permissions = []v1alpha1.PermissionRule{{ResourceServerIdentifier: benchAPI, Scopes: []string{"*"}}}
+	}
+	if err := k8s.Create(ctx, policy); err != nil {
 		return err
 	}
 	if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: "tenant"},
@@ -129,22 +175,39 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 		return err
 	}
 	defer logFile.Close()
+	pprofAddr, err := freeAddress()
+	if err != nil {
+		return err
+	}
 	manager := exec.Command("bin/manager",
 		"--default-tenant-secret="+systemNS+"/tenant", "--cluster-name=bench",
-		"--resync-interval="+resync.String(), "--max-concurrent-reconciles="+strconv.Itoa(workers),
-		"--auth0-requests-per-second="+strconv.Itoa(rate), "--auth0-rate-reserve="+strconv.FormatFloat(reserve, 'f', -1, 64),
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+		"--resync-interval="+o.resync.String(), "--observe-interval="+o.observe.String(),
+		"--full-sweep-interval="+o.fullSweep.String(), "--max-concurrent-reconciles="+strconv.Itoa(o.workers),
+		"--auth0-requests-per-second="+strconv.Itoa(rate), "--auth0-rate-reserve="+strconv.FormatFloat(o.reserve, 'f', -1, 64),
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--pprof-bind-address="+pprofAddr)
 	manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	manager.Stdout, manager.Stderr = logFile, logFile
 	if err := manager.Start(); err != nil {
 		return err
 	}
 	defer func() { _ = manager.Process.Kill(); _ = manager.Wait() }()
+	prof := profiler{addr: pprofAddr, binary: "bin/manager"}
+	// The CPU profile must cover convergence from its first object: wait until the manager's
+	// pprof endpoint answers (it is served as soon as the manager starts, before its caches sync).
+	if err := prof.waitUp(time.Minute); err != nil {
+		return err
+	}
 
-	fmt.Printf("N=%d users, %d bindings, tenant limit %d req/s, reserve %.0f%%, resync %s, %d workers\n", n, nb, rate, 100*reserve, resync, workers)
+	perms := ""
+	if o.permissions {
+		perms = ", a direct permission per binding"
+	}
+	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d workers\n",
+		n, nb, perms, rate, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
 	tenant.ResetCounters()
+	cpu := prof.startCPU(o.cpuProfile, filepath.Join(os.TempDir(), "auth0-bench-cpu.pprof"))
 	start := time.Now()
-	if err := createObjects(ctx, k8s, n, nb); err != nil {
+	if err := createObjects(ctx, k8s, n, nb, o.permissions); err != nil {
 		return err
 	}
 	created := time.Since(start)
@@ -152,17 +215,35 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 		return err
 	}
 	converged := time.Since(start)
-
 	counts := tenant.Counters()
-	writes := n // one create per user
-	per := (n + nb - 1) / nb
-	writes += nb * ((per + 99) / 100) // bulk role assignments, 100 users a call
-	bound := time.Duration(float64(writes) / float64(rate) * float64(time.Second))
+	// Taken before anything else, so that it shows what convergence left behind.
+	convergedHeap, convergedHeapErr := prof.heap(filepath.Join(os.TempDir(), "auth0-bench-heap-converged.pprof"))
+
+	lb := lowerBound(n, nb, o.permissions)
+	bound := time.Duration(float64(lb.total()) / float64(rate) * float64(time.Second))
 	total, limited := summarise(counts)
 	fmt.Printf("\nall %d objects Ready in %s (objects created in %s)\n", n+nb, converged.Round(10*time.Millisecond), created.Round(10*time.Millisecond))
-	fmt.Printf("lower bound: %d write calls / %d req/s = %s; ratio %.2f\n", writes, rate, bound, converged.Seconds()/bound.Seconds())
+	fmt.Printf("lower bound: %d write calls (%s) / %d req/s = %s; ratio %.2f\n", lb.total(), lb, rate, bound, converged.Seconds()/bound.Seconds())
 	fmt.Printf("Management API calls: %d, answered 429: %d (%.2f%%)\n", total, limited, 100*float64(limited)/float64(max(total, 1)))
+	fmt.Printf("calls during convergence: %d = %.2f x the write calls (%d)\n", total, float64(total)/float64(lb.total()), lb.total())
 	printRoutes(counts)
+
+	if cpu != nil {
+		fmt.Printf("\nmanager CPU profile, %s from the start of the objects' creation", o.cpuProfile)
+		if o.cpuProfile > converged {
+			fmt.Printf(" (it converged after %s: the rest is the quiet time after)", converged.Round(100*time.Millisecond))
+		} else {
+			fmt.Printf(" (of %s to converge)", converged.Round(100*time.Millisecond))
+		}
+		fmt.Printf(", top 20 by cumulative time:\n")
+		if err := cpu.wait(); err != nil {
+			fmt.Printf("  unavailable: %v\n", err)
+		} else {
+			printTop(prof.top(cpu.file, "-cum", "-nodecount=20"))
+		}
+	}
+	fmt.Printf("\nmanager heap right after convergence (after a GC), top 15 by inuse_space:\n")
+	printHeap(prof, convergedHeap, convergedHeapErr)
 
 	// One steady-state resync: every object is observed once per interval.
 	time.Sleep(5 * time.Second) // let the last Ready transitions settle
@@ -172,32 +253,93 @@ func run(n, nb, rate int, resync time.Duration, workers int, reserve float64) er
 	if err != nil {
 		return err
 	}
-	watches := make([]*writeWatch, len(watched))
-	for i, w := range watched {
-		if watches[i], err = startWatch(ctx, dyn, w.label, w.gvr, w.namespace); err != nil {
-			return err
-		}
+	watches, err := startWatches(ctx, dyn)
+	if err != nil {
+		return err
 	}
 	tenant.ResetCounters()
-	time.Sleep(resync)
+	intervals := sampleCounters(tenant, o.resync, o.observe)
 	counts = tenant.Counters()
-	for _, w := range watches {
-		if err := w.stop(); err != nil {
-			return err
-		}
+	if err := stopWatches(watches); err != nil {
+		return err
 	}
 	total, limited = summarise(counts)
 	fmt.Printf("\none steady-state resync (%s) of %d unchanged users and %d bindings: %d calls, %.3f per user, %d answered 429\n",
-		resync, n, nb, total, float64(total)/float64(n), limited)
-	fmt.Printf("per-object polling would take %d calls (one read per user), Terraform-style refresh %d (user, roles, permissions): %.0fx and %.0fx more\n",
-		n, 3*n, float64(n)/float64(max(total, 1)), float64(3*n)/float64(max(total, 1)))
+		o.resync, n, nb, total, float64(total)/float64(n), limited)
+	printIntervals(intervals, o.observe)
+	fmt.Printf("one long interval (resync %s): %d calls\n", o.resync, total)
 	printRoutes(counts)
-	printWrites(watches)
+	fmt.Printf("per-object polling would take %d calls (one read per user), Terraform-style refresh %d (user, roles, permissions): %s and %s more\n",
+		n, 3*n, times(float64(n)/float64(max(total, 1))), times(float64(3*n)/float64(max(total, 1))))
+	printWrites("one steady-state resync", watches)
+
+	if o.driftSample > 0 {
+		if err := measureDrift(ctx, tenant, dyn, min(o.driftSample, n), n, o.observe); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("\nmanager heap at the end (after a GC), top 15 by inuse_space:\n")
+	endHeap, endHeapErr := prof.heap(filepath.Join(os.TempDir(), "auth0-bench-heap-end.pprof"))
+	printHeap(prof, endHeap, endHeapErr)
 	fmt.Printf("\nmanager peak memory (VmHWM): %s\n", peakMemory(manager.Process.Pid))
+	fmt.Printf("manager Go heap at the end: %s\n", prof.runtimeHeap())
 	return nil
 }
 
-func createObjects(ctx context.Context, k8s client.Client, n, nb int) error {
+// times shows a ratio, with a decimal when it is small: a resync that costs about as much as
+// polling (with --permissions, say) should not read as "1x" either way.
+func times(r float64) string {
+	if r < 10 {
+		return fmt.Sprintf("%.1fx", r)
+	}
+	return fmt.Sprintf("%.0fx", r)
+}
+
+// scopeOf is the permission that binding i grants with --permissions.
+func scopeOf(i int) string { return fmt.Sprintf("bench:%d", i) }
+
+// writeBound is the least number of write calls convergence needs, by kind.
+type writeBound struct{ creates, roleAssignments, permissionGrants int }
+
+func lowerBound(n, nb int, permissions bool) writeBound {
+	per := (n + nb - 1) / nb
+	b := writeBound{
+		creates:         n,                       // one create per user
+		roleAssignments: nb * ((per + 99) / 100), // bulk role assignments, 100 users a call
+	}
+	if permissions {
+		// Auth0 assigns direct permissions per user (POST /users/{id}/permissions, every
+		// permission of the user in one call); each user is the subject of one binding only.
+		b.permissionGrants = n
+	}
+	return b
+}
+
+func (b writeBound) total() int { return b.creates + b.roleAssignments + b.permissionGrants }
+
+func (b writeBound) String() string {
+	s := fmt.Sprintf("%d creates + %d role assignments", b.creates, b.roleAssignments)
+	if b.permissionGrants > 0 {
+		s += fmt.Sprintf(" + %d permission grants", b.permissionGrants)
+	}
+	return s
+}
+
+// freeAddress returns a local address with a port free at the time of the call.
+func freeAddress() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// userName is the name of the i-th Auth0User object; its spec's name is "Bench " + userName(i).
+func userName(i int) string { return fmt.Sprintf("user-%05d", i) }
+
+func createObjects(ctx context.Context, k8s client.Client, n, nb int, permissions bool) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, n+nb)
 	jobs := make(chan client.Object)
@@ -214,7 +356,7 @@ func createObjects(ctx context.Context, k8s client.Client, n, nb int) error {
 	}
 	subjects := make([][]v1alpha1.Subject, nb)
 	for i := range n {
-		name := fmt.Sprintf("user-%05d", i)
+		name := userName(i)
 		subjects[i%nb] = append(subjects[i%nb], v1alpha1.Subject{UserRef: name})
 		jobs <- &v1alpha1.Auth0User{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -226,10 +368,11 @@ func createObjects(ctx context.Context, k8s client.Client, n, nb int) error {
 		}
 	}
 	for b := range nb {
-		jobs <- &v1alpha1.Auth0RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("binding-%d", b)},
-			Spec:       v1alpha1.Auth0RoleBindingSpec{Roles: []v1alpha1.RoleReference{{Name: fmt.Sprintf("role-%d", b)}}, Subjects: subjects[b]},
+		spec := v1alpha1.Auth0RoleBindingSpec{Roles: []v1alpha1.RoleReference{{Name: fmt.Sprintf("role-%d", b)}}, Subjects: subjects[b]}
+		if permissions {
+			spec.Permissions = []v1alpha1.PermissionReference{{ResourceServerIdentifier: benchAPI, Name: scopeOf(b)}}
 		}
+		jobs <- &v1alpha1.Auth0RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("binding-%d", b)}, Spec: spec}
 	}
 	close(jobs)
 	wg.Wait()
@@ -269,139 +412,6 @@ func waitReady(ctx context.Context, k8s client.Client, n, nb int, timeout time.D
 	}
 }
 
-// watched are the resources whose writes are counted over the steady-state window, the
-// operator's own two kinds first (printWrites relies on it). Events, Secrets and the
-// (cluster-scoped) policies are watched in every namespace: envtest runs no other controller
-// and the bench writes nothing during the window, so each write is the manager's.
-var watched = []struct {
-	label, namespace string
-	gvr              schema.GroupVersionResource
-}{
-	{"Auth0User", ns, v1alpha1.GroupVersion.WithResource("auth0users")},
-	{"Auth0RoleBinding", ns, v1alpha1.GroupVersion.WithResource("auth0rolebindings")},
-	{"Auth0TenancyPolicy", "", v1alpha1.GroupVersion.WithResource("auth0tenancypolicies")},
-	{"events", "", schema.GroupVersionResource{Group: "events.k8s.io", Version: "v1", Resource: "events"}},
-	{"Secrets", "", corev1.SchemeGroupVersion.WithResource("secrets")},
-}
-
-// writeWatch counts the writes to one resource from the resourceVersion of a fresh List on, so
-// that only the window's changes are seen. Every watch event is a write that changed the object:
-// the API server sends none for a no-op update, which keeps the resourceVersion.
-type writeWatch struct {
-	label  string
-	res    dynamic.ResourceInterface
-	last   map[string]*unstructured.Unstructured // each object as last seen, to tell status writes
-	rv     string                                // the last resourceVersion seen, to resume from
-	status int                                   // updates that changed .status and nothing the user owns
-	other  int                                   // every other create, update or delete
-	err    error
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startWatch(ctx context.Context, dyn dynamic.Interface, label string, gvr schema.GroupVersionResource, namespace string) (*writeWatch, error) {
-	w := &writeWatch{label: label, res: dyn.Resource(gvr).Namespace(namespace), last: map[string]*unstructured.Unstructured{}, done: make(chan struct{})}
-	list, err := w.res.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("cannot list %s: %w", label, err)
-	}
-	for i := range list.Items {
-		w.last[key(&list.Items[i])] = &list.Items[i]
-	}
-	w.rv = list.GetResourceVersion()
-	ctx, w.cancel = context.WithCancel(ctx)
-	go w.run(ctx)
-	return w, nil
-}
-
-func (w *writeWatch) run(ctx context.Context) {
-	defer close(w.done)
-	// The API server ends a watch after its request timeout (--min-request-timeout, 30 to 60
-	// minutes): resume from the last resourceVersion seen, so that no write is missed. Bookmarks
-	// keep that version recent; if it has been compacted away regardless, the new watch answers
-	// 410 Gone and the bench fails rather than undercount.
-	for ctx.Err() == nil {
-		wi, err := w.res.Watch(ctx, metav1.ListOptions{ResourceVersion: w.rv, AllowWatchBookmarks: true})
-		if err != nil {
-			if ctx.Err() == nil {
-				w.err = fmt.Errorf("cannot watch %s from resourceVersion %s: %w", w.label, w.rv, err)
-			}
-			return
-		}
-		for ev := range wi.ResultChan() {
-			if ev.Type == watch.Error {
-				if ctx.Err() != nil {
-					return // stop cancelled the watch; client-go reports that as an error event too
-				}
-				w.err = fmt.Errorf("watch of %s failed: %w", w.label, apierrors.FromObject(ev.Object))
-				wi.Stop()
-				return
-			}
-			obj, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok {
-				continue
-			}
-			w.rv = obj.GetResourceVersion()
-			switch {
-			case ev.Type == watch.Bookmark:
-				continue
-			case ev.Type == watch.Deleted && w.label == "events":
-				continue // Events expire by their TTL: the API server's deletion, not the manager's
-			case ev.Type == watch.Modified && statusOnly(w.last[key(obj)], obj):
-				w.status++
-			default:
-				w.other++
-			}
-			w.last[key(obj)] = obj
-		}
-		wi.Stop()
-	}
-}
-
-// stop ends the watch at the end of the window; a write made just before it may be delivered a
-// few milliseconds late and missed, which is far below the figures' resolution.
-func (w *writeWatch) stop() error {
-	w.cancel()
-	<-w.done
-	return w.err
-}
-
-func key(obj *unstructured.Unstructured) string { return obj.GetNamespace() + "/" + obj.GetName() }
-
-// statusOnly tells a status write (through the status subresource, or any update that changed
-// .status alone) from a write to what the user or the manager's finalizer own.
-func statusOnly(before, after *unstructured.Unstructured) bool {
-	if before == nil {
-		return false
-	}
-	same := func(fields ...string) bool {
-		a, _, _ := unstructured.NestedFieldNoCopy(before.Object, fields...)
-		b, _, _ := unstructured.NestedFieldNoCopy(after.Object, fields...)
-		return equality.Semantic.DeepEqual(a, b)
-	}
-	return !same("status") && same("spec") && same("metadata", "finalizers") &&
-		same("metadata", "labels") && same("metadata", "annotations")
-}
-
-// printWrites prints the status writes and other writes to the operator's own objects, then
-// every write watched.
-func printWrites(watches []*writeWatch) {
-	var status, other, all []string
-	var nstatus, nother, nall int
-	for _, w := range watches[:2] { // Auth0User, Auth0RoleBinding
-		status = append(status, fmt.Sprintf("%s %d", w.label, w.status))
-		other = append(other, fmt.Sprintf("%s %d", w.label, w.other))
-		nstatus, nother = nstatus+w.status, nother+w.other
-	}
-	for _, w := range watches {
-		all = append(all, fmt.Sprintf("%s %d", w.label, w.status+w.other))
-		nall += w.status + w.other
-	}
-	fmt.Printf("status writes during one steady-state resync: %d (%s)\n", nstatus, strings.Join(status, ", "))
-	fmt.Printf("other writes to them (spec, metadata, create, delete): %d (%s)\n", nother, strings.Join(other, ", "))
-	fmt.Printf("API server writes of any kind during it: %d (%s)\n", nall, strings.Join(all, ", "))
-}
-
 func summarise(counts map[string]map[int]int64) (total, limited int64) {
 	for _, byStatus := range counts {
 		for status, c := range byStatus {
@@ -415,12 +425,7 @@ func summarise(counts map[string]map[int]int64) (total, limited int64) {
 }
 
 func printRoutes(counts map[string]map[int]int64) {
-	routes := make([]string, 0, len(counts))
-	for r := range counts {
-		routes = append(routes, r)
-	}
-	sort.Strings(routes)
-	for _, r := range routes {
+	for _, r := range sortedRoutes(counts) {
 		var parts []string
 		for status, c := range counts[r] {
 			parts = append(parts, fmt.Sprintf("%d×%d", c, status))
@@ -428,6 +433,15 @@ func printRoutes(counts map[string]map[int]int64) {
 		sort.Strings(parts)
 		fmt.Printf("  %-40s %s\n", r, strings.Join(parts, " "))
 	}
+}
+
+func sortedRoutes(counts map[string]map[int]int64) []string {
+	routes := make([]string, 0, len(counts))
+	for r := range counts {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	return routes
 }
 
 func peakMemory(pid int) string {

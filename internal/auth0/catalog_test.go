@@ -56,10 +56,8 @@ func (rt *catalogRoles) client() *Fake {
 }
 
 func newTestCatalog() (*Catalog, *catalogClock) {
-	c := NewCatalog()
 	clock := newCatalogClock()
-	c.now = clock.Now
-	return c, clock
+	return NewCatalogWithClock(clock.Now), clock
 }
 
 var (
@@ -559,5 +557,270 @@ func TestCatalogMissDuringAListDoesNotTakeTheOlderAnswer(t *testing.T) {
 	}
 	if got := <-second; got != "rol_new" {
 		t.Fatalf("a miss during a list got %q from the older answer, want rol_new", got)
+	}
+}
+
+// catalogMembers is a fake tenant's role membership, counting the reads of it. A read takes
+// the members as they are when it begins; with release set, it then waits for release.
+type catalogMembers struct {
+	mu      sync.Mutex
+	roles   map[string]map[string]bool
+	reads   atomic.Int32
+	lose    error // the next write lands and answers this (its answer is lost)
+	refuse  error // the next write does not land and answers this
+	started chan struct{}
+	release chan struct{}
+}
+
+func newCatalogMembers() *catalogMembers {
+	return &catalogMembers{roles: map[string]map[string]bool{}, started: make(chan struct{}, 100)}
+}
+
+func (cm *catalogMembers) set(roleID string, add bool, users ...string) {
+	cm.mu.Lock()
+	defer cm.mu.Unlock()
+	if cm.roles[roleID] == nil {
+		cm.roles[roleID] = map[string]bool{}
+	}
+	for _, u := range users {
+		if add {
+			cm.roles[roleID][u] = true
+		} else {
+			delete(cm.roles[roleID], u)
+		}
+	}
+}
+
+// write applies a write of the operator's, unless it is refused, and answers it.
+func (cm *catalogMembers) write(roleID string, add bool, users ...string) error {
+	cm.mu.Lock()
+	lose, refuse := cm.lose, cm.refuse
+	cm.lose, cm.refuse = nil, nil
+	cm.mu.Unlock()
+	if refuse != nil {
+		return refuse
+	}
+	cm.set(roleID, add, users...)
+	return lose
+}
+
+func (cm *catalogMembers) client() *Fake {
+	return &Fake{
+		RoleUserIDsFunc: func(ctx context.Context, roleID string) ([]string, error) {
+			cm.reads.Add(1)
+			cm.mu.Lock()
+			var ids []string
+			for u := range cm.roles[roleID] {
+				ids = append(ids, u)
+			}
+			release := cm.release
+			cm.mu.Unlock()
+			cm.started <- struct{}{}
+			if release != nil {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+			return ids, nil
+		},
+		AssignRoleToUsersFunc: func(_ context.Context, roleID string, users []string) error {
+			return cm.write(roleID, true, users...)
+		},
+		RemoveUserRolesFunc: func(_ context.Context, user string, roleIDs []string) error {
+			var err error
+			for _, r := range roleIDs {
+				err = errors.Join(err, cm.write(r, false, user))
+			}
+			return err
+		},
+	}
+}
+
+// TestCatalogRoleMembers walks one role's listing through reads, expiry, the operator's own
+// writes (written through) and writes whose outcome is unknown (the listing dropped).
+func TestCatalogRoleMembers(t *testing.T) {
+	const maxAge = time.Minute
+	lost := &Error{StatusCode: 504, Message: "gateway timeout"}
+	refused := &Error{StatusCode: 503, Message: "unavailable"}
+	cm := newCatalogMembers()
+	cm.set("rol_viewer", true, "u1")
+	c, clock := newTestCatalog()
+	client, other := cm.client(), cm.client()
+	ctx := context.Background()
+	steps := []struct {
+		name      string
+		before    func(t *testing.T)
+		client    Client // default: client
+		maxAge    time.Duration
+		want      []string
+		wantRead  bool
+		wantReads int32
+	}{
+		{"the first call reads", nil, nil, maxAge, []string{"u1"}, true, 1},
+		{"within maxAge the listing is shared", func(*testing.T) { clock.Advance(maxAge / 2) }, nil, maxAge, []string{"u1"}, false, 1},
+		{"a grant made outside the operator is not seen within maxAge", func(*testing.T) { cm.set("rol_viewer", true, "u9") }, nil, maxAge, []string{"u1"}, false, 1},
+		{"the operator's grant is written through", func(t *testing.T) {
+			if err := c.AssignRoleToUsers(ctx, client, "rol_viewer", []string{"u2", "u3"}); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, maxAge, []string{"u1", "u2", "u3"}, false, 1},
+		{"the operator's revocation is written through", func(t *testing.T) {
+			if err := c.RemoveUserRoles(ctx, client, "u1", []string{"rol_viewer"}); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, maxAge, []string{"u2", "u3"}, false, 1},
+		{"another client of the tenant keeps a listing of its own", nil, other, maxAge, []string{"u2", "u3", "u9"}, true, 2},
+		{"a listing maxAge old is read again, and shows the outside grant", func(*testing.T) { clock.Advance(maxAge / 2) }, nil, maxAge, []string{"u2", "u3", "u9"}, true, 3},
+		{"a shorter maxAge reads sooner", func(*testing.T) { clock.Advance(maxAge / 4) }, nil, maxAge / 4, []string{"u2", "u3", "u9"}, true, 4},
+		{"maxAge 0 always reads", nil, nil, 0, []string{"u2", "u3", "u9"}, true, 5},
+		{"an assignment whose answer was lost drops the listing", func(t *testing.T) {
+			cm.lose = lost
+			if err := c.AssignRoleToUsers(ctx, client, "rol_viewer", []string{"u4"}); !errors.Is(err, lost) {
+				t.Fatalf("AssignRoleToUsers = %v, want the lost answer", err)
+			}
+		}, nil, maxAge, []string{"u2", "u3", "u4", "u9"}, true, 6},
+		{"a refused revocation drops the listing", func(t *testing.T) {
+			cm.refuse = refused
+			if err := c.RemoveUserRoles(ctx, client, "u2", []string{"rol_viewer"}); !errors.Is(err, refused) {
+				t.Fatalf("RemoveUserRoles = %v, want the refusal", err)
+			}
+		}, nil, maxAge, []string{"u2", "u3", "u4", "u9"}, true, 7},
+		{"a failed write of another role leaves the listing alone", func(t *testing.T) {
+			cm.refuse = refused
+			if err := c.AssignRoleToUsers(ctx, client, "rol_admin", []string{"u2"}); !errors.Is(err, refused) {
+				t.Fatalf("AssignRoleToUsers = %v, want the refusal", err)
+			}
+		}, nil, maxAge, []string{"u2", "u3", "u4", "u9"}, false, 7},
+		{"Forget drops the listings with the roles", func(*testing.T) { c.Forget(client) }, nil, maxAge, []string{"u2", "u3", "u4", "u9"}, true, 8},
+	}
+	for _, st := range steps {
+		if st.before != nil {
+			st.before(t)
+		}
+		cl := st.client
+		if cl == nil {
+			cl = client
+		}
+		got, read, err := c.RoleMembers(ctx, cl, "rol_viewer", st.maxAge)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if !slices.Equal(got, st.want) || read != st.wantRead {
+			t.Errorf("%s: RoleMembers = %v (read %v), want %v (read %v)", st.name, got, read, st.want, st.wantRead)
+		}
+		if n := cm.reads.Load(); n != st.wantReads {
+			t.Errorf("%s: RoleUserIDs called %d times in all, want %d", st.name, n, st.wantReads)
+		}
+	}
+}
+
+// TestCatalogRoleMembersWritesDuringARead: a read under way may or may not see a write that
+// Auth0 confirms meanwhile, so the write is applied to what it returns; a write whose outcome is
+// unknown spoils it, so that the next call reads again.
+func TestCatalogRoleMembersWritesDuringARead(t *testing.T) {
+	lost := &Error{StatusCode: 504, Message: "gateway timeout"}
+	tests := []struct {
+		name      string
+		write     func(c *Catalog, client Client, cm *catalogMembers) error
+		wantFirst []string // what the read under way returns
+		want      []string // what the next call returns
+		wantReads int32    // after the next call
+	}{
+		{"a confirmed grant is in the listing kept", func(c *Catalog, client Client, _ *catalogMembers) error {
+			return c.AssignRoleToUsers(context.Background(), client, "rol_viewer", []string{"u2"})
+		}, []string{"u1", "u2"}, []string{"u1", "u2"}, 1},
+		{"a confirmed revocation is in the listing kept", func(c *Catalog, client Client, _ *catalogMembers) error {
+			return c.RemoveUserRoles(context.Background(), client, "u1", []string{"rol_viewer"})
+		}, nil, nil, 1},
+		{"a grant whose answer was lost is not kept: the next call reads it", func(c *Catalog, client Client, cm *catalogMembers) error {
+			cm.lose = lost
+			if err := c.AssignRoleToUsers(context.Background(), client, "rol_viewer", []string{"u2"}); !errors.Is(err, lost) {
+				return errors.New("want the lost answer")
+			}
+			return nil
+		}, []string{"u1"}, []string{"u1", "u2"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cm := newCatalogMembers()
+			cm.set("rol_viewer", true, "u1")
+			cm.release = make(chan struct{})
+			client := cm.client()
+			c, _ := newTestCatalog()
+			type answer struct {
+				ids []string
+				err error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				ids, _, err := c.RoleMembers(context.Background(), client, "rol_viewer", time.Minute)
+				done <- answer{ids, err}
+			}()
+			catalogWait(t, cm.started, "the read")
+			if err := tt.write(c, client, cm); err != nil {
+				t.Fatal(err)
+			}
+			cm.mu.Lock()
+			release := cm.release
+			cm.release = nil // the next read answers at once
+			cm.mu.Unlock()
+			close(release)
+			first := <-done
+			if first.err != nil {
+				t.Fatal(first.err)
+			}
+			next, _, err := c.RoleMembers(context.Background(), client, "rol_viewer", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(first.ids, tt.wantFirst) {
+				t.Errorf("the read under way returned %v, want %v", first.ids, tt.wantFirst)
+			}
+			if !slices.Equal(next, tt.want) {
+				t.Errorf("the next call returned %v, want %v", next, tt.want)
+			}
+			if n := cm.reads.Load(); n != tt.wantReads {
+				t.Errorf("RoleUserIDs called %d times, want %d", n, tt.wantReads)
+			}
+		})
+	}
+}
+
+// TestCatalogRoleMembersConcurrentMissesShareOneRead: bindings resyncing at once read a role's
+// members at most twice (the read under way, and one begun after every miss), not once each.
+func TestCatalogRoleMembersConcurrentMissesShareOneRead(t *testing.T) {
+	cm := newCatalogMembers()
+	cm.set("rol_viewer", true, "u1", "u2")
+	cm.release = make(chan struct{})
+	client := cm.client()
+	c, _ := newTestCatalog()
+	const n = 30
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids, _, err := c.RoleMembers(context.Background(), client, "rol_viewer", time.Minute)
+			if err == nil && !slices.Equal(ids, []string{"u1", "u2"}) {
+				err = errors.New("RoleMembers = " + strings.Join(ids, ","))
+			}
+			errs <- err
+		}()
+	}
+	catalogWait(t, cm.started, "the first read")
+	time.Sleep(50 * time.Millisecond) // let the other calls miss and queue up
+	close(cm.release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if got := cm.reads.Load(); got < 1 || got > 2 {
+		t.Errorf("RoleUserIDs called %d times, want the first read and at most one shared after it", got)
 	}
 }

@@ -83,6 +83,15 @@ var _ = Describe("Auth0User", func() {
 		Expect(string(statusJSON)).NotTo(ContainSubstring(testPassword))
 	})
 
+	It("keeps kubectl's last-applied annotation, which its cache leaves out, through its own writes", func() {
+		u := newUser(ns, "applied", "applied@example.com")
+		u.Annotations = map[string]string{corev1.LastAppliedConfigAnnotation: `{"kind":"Auth0User"}`, "team": "identity"}
+		createUser(u)
+		got := readyUser(u) // the finalizer and status were written meanwhile
+		Expect(got.Finalizers).To(ContainElement("auth0.usersync.io/finalizer"))
+		Expect(got.Annotations).To(Equal(u.Annotations))
+	})
+
 	It("never touches metadata keys written by applications, and removes keys that leave the spec", func() {
 		u := newUser(ns, "bob", "bob@example.com")
 		u.Spec.UserMetadata = map[string]apiextensionsv1.JSON{"team": jsonValue("platform"), "oncall": jsonValue(true)}

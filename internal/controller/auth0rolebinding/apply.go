@@ -73,7 +73,7 @@ func (r *Reconciler) apply(ctx context.Context, s *bindingScope) error {
 				return fmt.Errorf("cannot grant permissions to %s: %w", uid, err)
 			}
 		}
-		if err := revoke(ctx, s.auth0, uid, p.Remove); err != nil {
+		if err := r.revoke(ctx, s.auth0, uid, p.Remove); err != nil {
 			return err
 		}
 	}
@@ -88,7 +88,7 @@ func (r *Reconciler) apply(ctx context.Context, s *bindingScope) error {
 		if s.current[uid] {
 			continue
 		}
-		if err := revoke(ctx, s.auth0, uid, grants.Release(grants.Union(s.applied[uid], s.written[uid]), s.others.held[uid])); err != nil {
+		if err := r.revoke(ctx, s.auth0, uid, grants.Release(grants.Union(s.applied[uid], s.written[uid]), s.others.held[uid])); err != nil {
 			return err
 		}
 		r.ledger.forgetUser(self, uid)
@@ -147,12 +147,13 @@ func (r *Reconciler) writeAhead(ctx context.Context, s *bindingScope, plans map[
 	return nil
 }
 
-// assignRole grants a role to users in bulk. Auth0 may refuse a whole bulk assignment for one
-// user deleted since the subjects were verified (the emulator does): then the users of the call
-// are checked, those gone are reported on their subjects, and the others are assigned. A 404
-// naming no missing user is the role's: deleted since it was resolved.
+// assignRole grants a role to users in bulk, through the catalog, which adds them to its listing
+// of the role's members (or drops it when the answer is not known). Auth0 may refuse a whole
+// bulk assignment for one user deleted since the subjects were verified (the emulator does):
+// then the users of the call are checked, those gone are reported on their subjects, and the
+// others are assigned. A 404 naming no missing user is the role's: deleted since it was resolved.
 func (r *Reconciler) assignRole(ctx context.Context, s *bindingScope, plans map[string]grants.Plan, roleID string, users []string) error {
-	err := s.auth0.AssignRoleToUsers(ctx, roleID, users)
+	err := r.Catalog.AssignRoleToUsers(ctx, s.auth0, roleID, users)
 	if auth0.IsNotFound(err) {
 		gone, gerr := r.usersGone(ctx, s, users)
 		if gerr != nil {
@@ -164,7 +165,7 @@ func (r *Reconciler) assignRole(ctx context.Context, s *bindingScope, plans map[
 			}
 			err = nil
 			if rest := without(users, gone); len(rest) > 0 {
-				err = s.auth0.AssignRoleToUsers(ctx, roleID, rest)
+				err = r.Catalog.AssignRoleToUsers(ctx, s.auth0, roleID, rest)
 			}
 		}
 	}
@@ -225,8 +226,9 @@ func (r *Reconciler) roleGone(s *bindingScope, err error) error {
 }
 
 // revoke removes grants from one user: roles in one call, permissions in another. A user that
-// no longer exists holds nothing.
-func revoke(ctx context.Context, c auth0.Client, uid string, gs []grants.Grant) error {
+// no longer exists holds nothing. Roles are revoked through the catalog, which keeps its
+// listings of their members current (or drops them when the answer is not known).
+func (r *Reconciler) revoke(ctx context.Context, c auth0.Client, uid string, gs []grants.Grant) error {
 	var roles []string
 	var perms []auth0.Permission
 	for _, g := range gs {
@@ -237,7 +239,7 @@ func revoke(ctx context.Context, c auth0.Client, uid string, gs []grants.Grant) 
 		}
 	}
 	if len(roles) > 0 {
-		if err := c.RemoveUserRoles(ctx, uid, roles); err != nil && !auth0.IsNotFound(err) {
+		if err := r.Catalog.RemoveUserRoles(ctx, c, uid, roles); err != nil && !auth0.IsNotFound(err) {
 			return fmt.Errorf("cannot remove roles from %s: %w", uid, err)
 		}
 	}

@@ -42,8 +42,12 @@ type Reconciler struct {
 	Recorder                events.EventRecorder
 	ResyncInterval          time.Duration
 	MaxConcurrentReconciles int
-	// Catalog resolves role names and API scopes per tenant.
+	// Catalog resolves role names and API scopes per tenant, and holds the roles' members that
+	// every binding of the tenant reads (observe.go) and writes through (apply.go).
 	Catalog *auth0.Catalog
+	// Snapshots are the users the user observer holds as current: a subject found there is
+	// verified without a users search (resolve.go). nil: every subject is searched.
+	Snapshots *auth0.Snapshots
 	// ledger is what each binding holds, as this process saw it decide and apply (ledger.go).
 	ledger ledger
 	// observedAt holds each binding's last full observation (subjects verified, grants read),
@@ -165,7 +169,13 @@ func (r *Reconciler) bindingsReadingSecret(ctx context.Context, secret client.Ob
 
 // ResyncAfter is the binding's resync interval, jittered, whatever the outcome.
 func (r *Reconciler) ResyncAfter(obj *v1alpha1.Auth0RoleBinding, _ bool) time.Duration {
-	return controller.Jitter(controller.ResyncOf(obj.Spec.ResyncInterval, r.ResyncInterval))
+	return controller.Jitter(r.interval(obj))
+}
+
+// interval is the binding's resync interval: how often it observes fully, and so how old the
+// role listings and user snapshots it relies on may be.
+func (r *Reconciler) interval(obj *v1alpha1.Auth0RoleBinding) time.Duration {
+	return controller.ResyncOf(obj.Spec.ResyncInterval, r.ResyncInterval)
 }
 
 // +kubebuilder:rbac:groups=auth0.usersync.io,resources=auth0rolebindings,verbs=get;list;watch;patch

@@ -61,7 +61,7 @@ func (r *Reconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0Role
 		}
 		mine := grants.Union(grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions))
 		// External grants are not this binding's to revoke.
-		if err := revoke(ctx, c, sub.UserID, grants.Release(mine, others.held[sub.UserID])); err != nil {
+		if err := r.revoke(ctx, c, sub.UserID, grants.Release(mine, others.held[sub.UserID])); err != nil {
 			return err
 		}
 		// Recorded as released, so a retry after a later failure does not redo it.

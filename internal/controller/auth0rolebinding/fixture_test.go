@@ -3,6 +3,7 @@ package auth0rolebinding
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,12 @@ type fixture struct {
 	emu *emulator.Emulator
 	c   client.Client
 	r   *Reconciler
+	// ahead is how far the catalog's clock runs ahead of the real one (later).
+	ahead atomic.Int64
 }
+
+// later lets d pass for the catalog (the age of its role listings) without waiting for it.
+func (f *fixture) later(d time.Duration) { f.ahead.Add(int64(d)) }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -103,7 +109,7 @@ func newFixture(t *testing.T) *fixture {
 		Policies:       &controller.TenancyPolicies{Reader: f.c, Required: true},
 		Recorder:       events.NewFakeRecorder(100),
 		ResyncInterval: time.Minute,
-		Catalog:        auth0.NewCatalog(),
+		Catalog:        auth0.NewCatalogWithClock(func() time.Time { return time.Now().Add(time.Duration(f.ahead.Load())) }),
 	}
 	return f
 }
@@ -202,4 +208,21 @@ func (f *fixture) calls(method, path string) int {
 		n++
 	}
 	return n
+}
+
+// resyncLater lets a resync interval pass for the bindings: their last full observations, and
+// the catalog's role listings, are that old.
+func (f *fixture) resyncLater(bs ...*v1alpha1.Auth0RoleBinding) {
+	f.t.Helper()
+	for _, b := range bs {
+		key := client.ObjectKeyFromObject(b)
+		last, ok := f.r.observedAt.Load(key)
+		if !ok {
+			f.t.Fatalf("%s was never observed", key)
+		}
+		o := last.(observation)
+		o.at = o.at.Add(-f.r.ResyncInterval)
+		f.r.observedAt.Store(key, o)
+	}
+	f.later(f.r.ResyncInterval)
 }

@@ -203,3 +203,67 @@ func TestAnEmailSubjectWithCapitalsFindsAnEnterpriseUser(t *testing.T) {
 		t.Fatalf("the subject did not resolve: %v %+v", err, b.Status.Subjects)
 	}
 }
+
+// The role's listing is shared, so it may predate a grant made by hand to a user a binding then
+// names. A binding with a few new subjects reads them one by one rather than trusting it: the
+// grant is found, recorded as external, and survives the binding.
+func TestAGrantMadeByHandSinceTheListingWasReadStaysExternal(t *testing.T) {
+	f := newFixture(t)
+	first, late := f.user("first@example.com"), f.user("late@example.com")
+	viewer := f.roleID("viewer")
+	other := binding("other", []string{"viewer"}, byID(first))
+	f.store(other)
+	if _, routes, err := f.pass(other); err != nil || routes[rolePages] != 1 {
+		t.Fatalf("other: %v %v; want one read of viewer's members", err, routes)
+	}
+	f.emu.GrantRole(late, viewer) // by hand, after the listing was read
+
+	b := binding("team", []string{"viewer"}, byID(late))
+	f.store(b)
+	_, routes, err := f.pass(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if routes[rolePages] != 0 || routes["GET /api/v2/users/{id}/roles"] != 1 || writes(routes) != 0 {
+		t.Errorf("a binding of one new subject: %v; want its roles read, the shared listing kept and nothing written", routes)
+	}
+	if sub := b.Status.Subjects[0]; !slices.Equal(sub.ExternalRoles, []string{viewer}) || len(sub.Roles) != 0 {
+		t.Fatalf("the binding records %+v; viewer was granted by hand before it named the user", sub)
+	}
+	if err := f.r.Delete(f.ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.emu.UserRoleIDs(late); !slices.Equal(got, []string{viewer}) {
+		t.Fatalf("after the binding went the user holds %v; the grant made by hand must stay", got)
+	}
+}
+
+// A binding's own grant that its spec drops is revoked even when the shared listing does not show
+// it (a listing read before the grant reached it: made through another client of the tenant):
+// taking the listing's word would drop the grant from status and leave the access in place.
+func TestAnOwnGrantMissingFromASharedListingIsStillRevoked(t *testing.T) {
+	f := newFixture(t)
+	alice, zed := f.user("alice@example.com"), f.user("zed@example.com")
+	viewer := f.roleID("viewer")
+	other := binding("other", []string{"viewer"}, byID(zed))
+	f.store(other)
+	if _, _, err := f.pass(other); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.GrantRole(alice, viewer) // the binding's grant, which the listing read above lacks
+
+	mine := f.verified(binding("mine", []string{"editor"}, byID(alice)))
+	mine.Generation = 2 // it applied viewer at generation 1; its spec now wants editor instead
+	mine.Status.ObservedGeneration = 1
+	mine.Status.Subjects = []v1alpha1.SubjectStatus{{Subject: "userID:" + alice, UserID: alice, Roles: []string{viewer}}}
+	f.store(mine)
+	if _, _, err := f.pass(mine); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.calls("GET", "/api/v2/roles/"+viewer+"/users"); n != 0 {
+		t.Errorf("the pass read viewer's members %d times; the shared listing is a moment old", n)
+	}
+	if got := f.emu.UserRoleIDs(alice); !slices.Equal(got, []string{f.roleID("editor")}) {
+		t.Fatalf("alice holds %v; viewer, which no binding grants any more, should be revoked", got)
+	}
+}

@@ -12,11 +12,38 @@ import (
 )
 
 // observe reads what Auth0 holds of the grants that matter to this binding. A full observation
-// (resolve decides: after a spec change, a restart, once per resync) reads the members of every
-// role once for all subjects, and the direct permissions of every subject when the binding deals
-// in permissions. Between full observations, what the binding recorded is trusted (drift is
-// looked for on the resync) and only the subjects it has never seen are read: one at a time when
-// they are few, else through the role members, but their permissions only.
+// (resolve decides: after a spec change, a restart, once per resync) takes the members of every
+// role from the catalog's listings, for all subjects at once, and reads the direct permissions of
+// every subject when the binding deals in permissions. Between full observations, what the
+// binding recorded is trusted (drift is looked for on the resync) and only the subjects it has
+// never seen are read: one at a time when they are few, else through the listings, but their
+// permissions only.
+//
+// The listings are shared by every binding of the tenant and read again only once they are a
+// resync interval old (the first binding to observe after that reads, the others share the read),
+// and the operator's own grants and revocations are written through to them (apply.go), so a
+// wave of subjects becoming ready costs no read of them. A listing is therefore Auth0 as of its
+// read plus every change the operator made since: a grant of the operator's is in it, and a write
+// whose answer was lost (write ahead's case) drops it, so the next observation reads it afresh.
+// All a listing can miss is what was changed outside the operator since its read, at most one
+// interval ago. What that means for the binding's records, case by case:
+//   - A revocation made outside since: the grant still looks held. Drift on a grant the binding
+//     applied is found by the first observation that reads the listing again (at most one
+//     interval later than with a read of its own); a fresh subject (never recorded) is recorded
+//     as holding it, externally or through another binding, and gets it back once drift is
+//     found. Access is missing for a while; none is left behind.
+//   - A grant of its own that the binding no longer wants, missing from a listing that predates
+//     it (a grant made through another client of the tenant: the tenant Secret's credentials
+//     changed since), is revoked all the same (observeGrants): revoking what is gone is
+//     harmless, while skipping it would drop the grant from status with the access in place.
+//   - A grant made outside since, to a fresh subject, before the binding named it: it is external
+//     and must never be revoked, yet the listing does not show it. So a few fresh subjects are
+//     read one by one, which costs no more than reading the listings again; many (a binding
+//     created with many subjects, a wave of them becoming ready) are taken from the listings,
+//     and such a grant, made within the interval, looks absent: the binding adds it again
+//     (harmless) and records it as applied, its own, which it revokes when it lets the subject
+//     or the role go. That errs towards removing access granted by hand, never towards keeping
+//     access nobody grants: a stale listing never makes an applied grant look external.
 func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 	applied := map[string]grants.Set{}  // user id -> grants this binding applied before
 	external := map[string]grants.Set{} // user id -> grants it found made outside the operator
@@ -54,12 +81,10 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 		}
 	}
 	recorded := func(uid string) grants.Set { return grants.Union(applied[uid], external[uid]) }
+	few := readingUsersIsCheaper(len(fresh), len(current), s.desired)
 	var observed map[string]grants.Set
 	var err error
-	switch {
-	case s.full:
-		observed, err = observeGrants(ctx, s.auth0, s.desired, current, recorded, sortedKeys(current), applied, external, written)
-	case readingUsersIsCheaper(len(fresh), len(current), s.desired):
+	if !s.full && few {
 		// Woken by subjects becoming ready, shortly after an observation: read only what the
 		// new subjects hold, so that a grant they had before the binding is recorded as external
 		// and never revoked.
@@ -68,8 +93,16 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 			observed[uid] = recorded(uid)
 		}
 		err = observeSubjects(ctx, s.auth0, s.desired, fresh, observed)
-	default:
-		observed, err = observeGrants(ctx, s.auth0, s.desired, current, recorded, fresh, applied, external, written)
+	} else {
+		readPerms := fresh
+		if s.full {
+			readPerms = sortedKeys(current)
+		}
+		var exact []string // read one by one should a listing predate this pass
+		if few {
+			exact = fresh
+		}
+		observed, err = r.observeGrants(ctx, s, current, recorded, readPerms, exact, applied, external, written)
 	}
 	if err != nil {
 		return r.roleGone(s, err)
@@ -79,13 +112,16 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 }
 
 // observeGrants reads what Auth0 holds of the grants that matter (desired, applied, pending or
-// found external before): role membership with one paged call per role, which covers every
-// subject at once, and the direct permissions of the users in readPerms when the binding deals
-// in permissions; the other users' permissions are taken as recorded.
-func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, users map[string]bool, recorded func(string) grants.Set,
-	readPerms []string, before ...map[string]grants.Set) (map[string]grants.Set, error) {
-	relevant := grants.Union(desired)
-	for _, sets := range before {
+// found external before): role membership from the catalog's listings (a paged read per role at
+// most once per resync interval, shared by the tenant's bindings), which cover every subject at
+// once, and the direct permissions of the users in readPerms when the binding deals in
+// permissions; the other users' permissions are taken as recorded. When a listing was not read
+// for this pass, the users in exact are read one by one instead, and this binding's own grants
+// that it no longer wants are taken as held (see observe).
+func (r *Reconciler) observeGrants(ctx context.Context, s *bindingScope, users map[string]bool, recorded func(string) grants.Set,
+	readPerms, exact []string, applied, external, written map[string]grants.Set) (map[string]grants.Set, error) {
+	relevant := grants.Union(s.desired)
+	for _, sets := range []map[string]grants.Set{applied, external, written} {
 		for _, set := range sets {
 			for g := range set {
 				relevant[g] = true
@@ -96,16 +132,16 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, user
 	for uid := range users {
 		observed[uid] = grants.Set{}
 	}
-	wantPerms := false
+	wantPerms, listed := false, true
 	for _, g := range relevant.Sorted() {
 		if !g.IsRole() {
 			wantPerms = true
 			continue
 		}
 		roleID := g.RoleID
-		members, err := c.RoleUserIDs(ctx, roleID)
+		members, read, err := r.Catalog.RoleMembers(ctx, s.auth0, roleID, r.interval(s.obj))
 		if auth0.IsNotFound(err) {
-			if !desired[g] {
+			if !s.desired[g] {
 				// A role this binding applied and no longer wants was deleted in Auth0:
 				// nobody holds it, nothing to revoke.
 				continue
@@ -123,25 +159,48 @@ func observeGrants(ctx context.Context, c auth0.Client, desired grants.Set, user
 				observed[uid][g] = true
 			}
 		}
-	}
-	if !wantPerms {
-		return observed, nil
-	}
-	read := map[string]bool{}
-	for _, uid := range readPerms {
-		read[uid] = true
-		if err := readPermissions(ctx, c, uid, observed[uid]); err != nil {
-			return nil, err
+		if read {
+			continue
 		}
-	}
-	for uid := range users {
-		if !read[uid] {
-			for g := range recorded(uid) {
-				if !g.IsRole() {
-					observed[uid][g] = true
+		listed = false
+		if !s.desired[g] {
+			for uid := range users {
+				if applied[uid][g] || written[uid][g] {
+					observed[uid][g] = true // revoked even if the listing predates the grant
 				}
 			}
 		}
+	}
+	if listed {
+		exact = nil // every listing was read for this pass: as exact as reading each user
+	}
+	one := map[string]bool{}
+	for _, uid := range exact {
+		one[uid] = true
+	}
+	permsRead := map[string]bool{}
+	if wantPerms {
+		for _, uid := range readPerms {
+			if one[uid] {
+				continue
+			}
+			permsRead[uid] = true
+			if err := readPermissions(ctx, s.auth0, uid, observed[uid]); err != nil {
+				return nil, err
+			}
+		}
+		for uid := range users {
+			if !permsRead[uid] && !one[uid] {
+				for g := range recorded(uid) {
+					if !g.IsRole() {
+						observed[uid][g] = true
+					}
+				}
+			}
+		}
+	}
+	if err := observeSubjects(ctx, s.auth0, s.desired, exact, observed); err != nil {
+		return nil, err
 	}
 	return observed, nil
 }
@@ -164,7 +223,10 @@ func readPermissions(ctx context.Context, c auth0.Client, uid string, held grant
 
 // readingUsersIsCheaper compares, in calls, reading the grants of the fresh subjects one user at
 // a time (their roles, and their permissions if the binding grants any) with reading the members
-// of every role (a page of 100 members per role) and the permissions of the fresh subjects.
+// of every role (a page of 100 members per role) and the permissions of the fresh subjects. The
+// comparison is with reading the listings afresh even when the catalog holds them: subjects as
+// few as that are read one by one all the same, so that a grant made to them by hand since the
+// listing was read is found (observe).
 func readingUsersIsCheaper(fresh, subjects int, desired grants.Set) bool {
 	perUser, everyone := 1, 0
 	for g := range desired {

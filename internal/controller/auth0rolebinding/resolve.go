@@ -3,6 +3,7 @@ package auth0rolebinding
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -80,7 +81,7 @@ func (r *Reconciler) fullObservationDue(obj *v1alpha1.Auth0RoleBinding) bool {
 		return true
 	}
 	o := last.(observation)
-	return o.generation != obj.Generation || time.Since(o.at) >= controller.ResyncOf(obj.Spec.ResyncInterval, r.ResyncInterval)
+	return o.generation != obj.Generation || time.Since(o.at) >= r.interval(obj)
 }
 
 // observation is when a binding last observed fully, for which generation, and the user ids
@@ -275,7 +276,7 @@ func (r *Reconciler) resolveSubjects(ctx context.Context, s *bindingScope) error
 		}
 		s.subjects = append(s.subjects, rs)
 	}
-	moved, err := verifySubjects(ctx, s.auth0, s.subjects, verify)
+	moved, err := verifySubjects(ctx, s.auth0, s.subjects, verify, r.knownUsers(s))
 	if err != nil {
 		return err
 	}
@@ -299,22 +300,51 @@ func missingRefGrace(obj *v1alpha1.Auth0RoleBinding) (time.Time, bool) {
 	return until, time.Now().Before(until)
 }
 
-// verifySubjects checks the user ids of the subjects at idx with one users search per 50 ids. A
-// user id the search does not return is read by id (the search index lags writes by a few
-// seconds), unless the last full observation already found it missing; a read that answers 404
-// reports the subject. An email subject whose user is gone, or no longer has that email (in that
-// connection), is returned to be looked up by email again.
-func verifySubjects(ctx context.Context, c auth0.Client, subjects []resolvedSubject, idx []int) (emails []int, err error) {
+// knownUsers looks a user up in the snapshots the user observer keeps current (nil when it holds
+// none current within the binding's resync interval, or without Snapshots): the observer already
+// spends a few searches per interval on every managed user, so a subject that is one of them
+// needs no search of its own, and a steady resync of a binding of managed users costs only its
+// role listings.
+func (r *Reconciler) knownUsers(s *bindingScope) func(id string) *auth0.User {
+	maxAge, now := r.interval(s.obj), time.Now()
+	return func(id string) *auth0.User {
+		if r.Snapshots == nil {
+			return nil
+		}
+		u, ok := r.Snapshots.Get(s.auth0, id, maxAge, now)
+		if !ok {
+			return nil
+		}
+		return u
+	}
+}
+
+// verifySubjects checks the user ids of the subjects at idx: a user that known returns is taken
+// as it is, the others are looked for with one users search per 50 ids. A user id the search
+// does not return is read by id (the search index lags writes by a few seconds), unless the last
+// full observation already found it missing; a read that answers 404 reports the subject. An
+// email subject whose user is gone, or no longer has that email (in that connection), is
+// returned to be looked up by email again.
+func verifySubjects(ctx context.Context, c auth0.Client, subjects []resolvedSubject, idx []int, known func(id string) *auth0.User) (emails []int, err error) {
 	if len(idx) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, 0, len(idx))
+	found := map[string]*auth0.User{}
+	var search []string
 	for _, i := range idx {
-		ids = append(ids, subjects[i].userID)
+		id := subjects[i].userID
+		if u := known(id); u != nil {
+			found[id] = u
+		} else {
+			search = append(search, id)
+		}
 	}
-	found, err := c.GetUsers(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("cannot look up subjects by id: %w", err)
+	if len(search) > 0 {
+		searched, err := c.GetUsers(ctx, search)
+		if err != nil {
+			return nil, fmt.Errorf("cannot look up subjects by id: %w", err)
+		}
+		maps.Copy(found, searched)
 	}
 	for _, i := range idx {
 		sub := &subjects[i]
