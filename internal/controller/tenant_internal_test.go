@@ -80,3 +80,26 @@ func TestTenantSecretIsReadOnlyWhenItChanges(t *testing.T) {
 		t.Error("a Secret without keys resolves")
 	}
 }
+
+// conflictingWriter answers every patch as the API server answers one made against an older
+// resourceVersion: another worker changed the Secret first.
+type conflictingWriter struct{ client.Writer }
+
+func (conflictingWriter) Patch(context.Context, client.Object, client.Patch, ...client.PatchOption) error {
+	return apierrors.NewConflict(schema.GroupResource{Resource: "secrets"}, "tenant", nil)
+}
+
+func TestHoldingATenantSecretAnotherWorkerHeldFirstSucceeds(t *testing.T) {
+	key := client.ObjectKey{Namespace: "team", Name: "tenant"}
+	stale := &secretStore{secret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, ResourceVersion: "1"}}}
+	held := &secretStore{secret: &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, ResourceVersion: "2",
+		Finalizers: []string{TenantSecretFinalizer}}}}
+	r := &TenantResolver{Reader: held, Metadata: stale, Writer: conflictingWriter{}}
+	if err := r.hold(context.Background(), key); err != nil {
+		t.Errorf("hold after another worker put the finalizer = %v, want nil", err)
+	}
+	r.Reader = stale // nobody put it: the conflict is an error, retried
+	if err := r.hold(context.Background(), key); err == nil {
+		t.Error("hold = nil although the finalizer is on the Secret nowhere")
+	}
+}

@@ -54,7 +54,17 @@ func (t *TenantResolver) hold(ctx context.Context, key types.NamespacedName) err
 	}
 	base := m.DeepCopy()
 	controllerutil.AddFinalizer(m, TenantSecretFinalizer)
-	if err := t.Writer.Patch(ctx, m, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+	err = t.Writer.Patch(ctx, m, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(err) {
+		// Many workers find a new tenant's Secret without the finalizer at once, and all but
+		// one lose the race: one that finds it there now is done, without a failed reconcile
+		// and its backoff.
+		fresh := secretMetadata()
+		if getErr := t.Reader.Get(ctx, key, fresh); getErr == nil && (controllerutil.ContainsFinalizer(fresh, TenantSecretFinalizer) || !fresh.DeletionTimestamp.IsZero()) {
+			return nil
+		}
+	}
+	if err != nil {
 		return KubernetesError("cannot put the finalizer %s on tenant Secret %s: %w", TenantSecretFinalizer, key, err)
 	}
 	return nil
