@@ -35,6 +35,7 @@ type PermissionReference struct {
 // an email address (within a connection).
 // +kubebuilder:validation:XValidation:rule="[has(self.userRef), has(self.userID), has(self.email)].filter(x, x).size() == 1",message="a subject is named by exactly one of userRef, userID or email"
 // +kubebuilder:validation:XValidation:rule="!has(self.connection) || has(self.email)",message="connection applies only to a subject named by email"
+// +mapType=atomic
 type Subject struct {
 	// UserRef is the name of an Auth0User object in this namespace.
 	// +kubebuilder:validation:MinLength=1
@@ -86,8 +87,7 @@ type Auth0RoleBindingSpec struct {
 	// Subjects receive the roles and permissions, each named once.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
-	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, y == x))",message="each subject is named once"
-	// +listType=atomic
+	// +listType=set
 	Subjects []Subject `json:"subjects"`
 
 	// DriftPolicy says whether grants removed in Auth0 are re-applied (Correct) or only reported.

@@ -342,7 +342,15 @@ var _ = Describe("Auth0RoleBinding never leaks access", func() {
 	It("case 9: refuses duplicate subjects, roles and permissions, and counts distinct users and roles", func() {
 		id := emuCreateUser("dup-"+ns+"@example.com", nil)
 		dupSubjects := newBinding(ns, "dup-subjects", byName("viewer"), v1alpha1.Subject{UserID: id}, v1alpha1.Subject{UserID: id})
-		Expect(k8s.Create(ctx, dupSubjects)).To(MatchError(ContainSubstring("each subject is named once")))
+		Expect(k8s.Create(ctx, dupSubjects)).To(MatchError(ContainSubstring("Duplicate value")))
+		// The most subjects the schema allows are accepted: a rule comparing every pair of them
+		// would exceed CEL's cost limit, and the API server would refuse the binding.
+		most := make([]v1alpha1.Subject, 1000)
+		for i := range most {
+			most[i] = v1alpha1.Subject{UserRef: fmt.Sprintf("member-%04d", i)}
+		}
+		largest := newBinding(ns, "largest", byName("viewer"), most...)
+		Expect(k8s.Create(ctx, largest, client.DryRunAll)).To(Succeed())
 		dupRoles := newBinding(ns, "dup-roles", byName("viewer", "viewer"), v1alpha1.Subject{UserID: id})
 		Expect(k8s.Create(ctx, dupRoles)).To(MatchError(ContainSubstring("each role is named once")))
 		dupPerms := newBinding(ns, "dup-perms", nil, v1alpha1.Subject{UserID: id})
