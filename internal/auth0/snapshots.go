@@ -97,14 +97,18 @@ func (s *Snapshots) Wrote(c Client, id string, u *User, at time.Time) {
 }
 
 // Observed merges users found by a search started at at, and returns the ids of those that
-// changed since the copy held (or were not known): the ones to look at again. A copy older than
-// the one held, from a lagging index, is ignored.
-func (s *Snapshots) Observed(c Client, users []*User, at time.Time) []string {
+// changed since the copy held (or were not known): the ones to look at again. Only the users of
+// wanted ids are kept (the ones an object names: a user whose object is gone, or is going, is
+// not brought back by a lagging index). A copy older than the one held is ignored.
+func (s *Snapshots) Observed(c Client, users []*User, at time.Time, wanted func(id string) bool) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenant(c)
 	var changed []string
 	for _, u := range users {
+		if !wanted(u.ID) {
+			continue
+		}
 		snap := t.users[u.ID]
 		if !s.managed(u) {
 			if snap != nil {
@@ -129,12 +133,17 @@ func (s *Snapshots) Observed(c Client, users []*User, at time.Time) []string {
 // Swept merges a full read of the users ids started at at (found holds those the search
 // returned) and returns the ids that changed or are gone. An id absent from the search is gone
 // only if the operator knew it from before the index lag (lag); a newer one may not be indexed
-// yet.
-func (s *Snapshots) Swept(c Client, ids []string, found map[string]*User, at time.Time, lag time.Duration) []string {
+// yet. Users of ids neither read nor wanted (no object names them any more) are dropped.
+func (s *Snapshots) Swept(c Client, ids []string, found map[string]*User, at time.Time, lag time.Duration, wanted func(id string) bool) []string {
 	var list []*User
 	var gone []string
 	s.mu.Lock()
 	t := s.tenant(c)
+	for id := range t.users {
+		if !wanted(id) {
+			delete(t.users, id)
+		}
+	}
 	for _, id := range ids {
 		if u := found[id]; u != nil {
 			list = append(list, u)
@@ -146,7 +155,7 @@ func (s *Snapshots) Swept(c Client, ids []string, found map[string]*User, at tim
 		}
 	}
 	s.mu.Unlock()
-	return append(s.Observed(c, list, at), gone...)
+	return append(s.Observed(c, list, at, wanted), gone...)
 }
 
 // Current records that every change made to the tenant's users before at has been seen.
@@ -158,15 +167,15 @@ func (s *Snapshots) Current(c Client, at time.Time) {
 	}
 }
 
-// Expected is the number of managed users the operator knew of before the time before: a count
-// of the managed users taken by a search started after it should be at least this, unless some
-// were deleted (or lost their marker) in Auth0.
-func (s *Snapshots) Expected(c Client, before time.Time) int {
+// Expected is the number of managed users of wanted ids the operator knew of before the time
+// before: a count of the managed users taken by a search started after it should be at least
+// this, unless some were deleted (or lost their marker) in Auth0.
+func (s *Snapshots) Expected(c Client, before time.Time, wanted func(id string) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for _, snap := range s.tenant(c).users {
-		if !snap.learned.After(before) {
+	for id, snap := range s.tenant(c).users {
+		if wanted(id) && !snap.learned.After(before) {
 			n++
 		}
 	}

@@ -31,11 +31,11 @@ func TestSnapshots(t *testing.T) {
 		}, t0.Add(2 * time.Second), nil},
 		{"a lagging index's older copy does not replace a write's answer", func(s *Snapshots) {
 			s.Wrote(c, u.ID, u, t0)
-			s.Observed(c, []*User{managed(u.ID, t0.Add(-time.Second))}, t0.Add(time.Second))
+			s.Observed(c, []*User{managed(u.ID, t0.Add(-time.Second))}, t0.Add(time.Second), anyID)
 		}, t0.Add(2 * time.Second), u},
 		{"a user no longer marked is dropped", func(s *Snapshots) {
 			s.Wrote(c, u.ID, u, t0)
-			s.Observed(c, []*User{{ID: u.ID, UpdatedAt: t0.Add(time.Second)}}, t0.Add(time.Second))
+			s.Observed(c, []*User{{ID: u.ID, UpdatedAt: t0.Add(time.Second)}}, t0.Add(time.Second), anyID)
 		}, t0.Add(2 * time.Second), nil},
 		{"another tenant's copy is not used", func(s *Snapshots) { s.Wrote(&Fake{}, u.ID, u, t0) }, t0, nil},
 	}
@@ -62,22 +62,40 @@ func TestSnapshotsTellChangesAndDeletions(t *testing.T) {
 	}
 	s.Wrote(c, "a", user("a", t0), t0)
 	s.Wrote(c, "b", user("b", t0), t0)
-	if got := s.Observed(c, []*User{user("a", t0), user("b", t0.Add(time.Minute))}, t0.Add(2*time.Minute)); !slices.Equal(got, []string{"b"}) {
+	if got := s.Observed(c, []*User{user("a", t0), user("b", t0.Add(time.Minute))}, t0.Add(2*time.Minute), anyID); !slices.Equal(got, []string{"b"}) {
 		t.Errorf("Observed = %v, want [b]: a is unchanged", got)
 	}
-	if got := s.Expected(c, t0); got != 2 {
+	if got := s.Expected(c, t0, anyID); got != 2 {
 		t.Errorf("Expected = %d, want 2", got)
 	}
 	// "c" was created a moment ago: a search may not show it yet.
 	at := t0.Add(time.Hour)
 	s.Wrote(c, "c", user("c", at), at.Add(-time.Second))
-	if got := s.Swept(c, []string{"a", "b", "c"}, map[string]*User{"b": user("b", t0.Add(time.Minute))}, at, SearchLagAllowance); !slices.Equal(got, []string{"a"}) {
+	if got := s.Swept(c, []string{"a", "b", "c"}, map[string]*User{"b": user("b", t0.Add(time.Minute))}, at, SearchLagAllowance, anyID); !slices.Equal(got, []string{"a"}) {
 		t.Errorf("Swept = %v, want [a]: a is gone, b unchanged, c not indexed yet", got)
 	}
 	if _, ok := s.Get(c, "a", time.Hour, at); ok {
 		t.Error("a gone user is still known")
 	}
-	if got := s.Expected(c, at); got != 2 {
+	if got := s.Expected(c, at, anyID); got != 2 {
 		t.Errorf("Expected after the sweep = %d, want 2 (b and c)", got)
 	}
+
+	// b's object is deleted: a lagging index showing b does not bring it back, it is not
+	// expected in the count any more, and the next full read drops it.
+	notB := func(id string) bool { return id != "b" }
+	s.Forget(c, "b")
+	if got := s.Observed(c, []*User{user("b", t0.Add(time.Minute))}, at, notB); len(got) != 0 {
+		t.Errorf("Observed brought back the user of a deleted object: %v", got)
+	}
+	s.Wrote(c, "b", user("b", t0.Add(time.Minute)), at) // as a late answer could
+	if got := s.Expected(c, at, notB); got != 1 {
+		t.Errorf("Expected = %d, want 1: only c's object remains", got)
+	}
+	s.Swept(c, []string{"c"}, map[string]*User{"c": user("c", at)}, at.Add(time.Minute), SearchLagAllowance, notB)
+	if _, ok := s.Get(c, "b", time.Hour, at); ok {
+		t.Error("a full read kept the user of a deleted object")
+	}
 }
+
+func anyID(string) bool { return true }

@@ -60,6 +60,10 @@ func (r *Reconciler) releaseUser(ctx context.Context, obj *v1alpha1.Auth0User) e
 			return err
 		}
 	}
+	// The object goes either way: its snapshot must not outlive it.
+	if r.Snapshots != nil {
+		defer r.Snapshots.Forget(c, id)
+	}
 	u, err := c.GetUser(ctx, id)
 	switch {
 	case auth0.IsNotFound(err):
@@ -69,10 +73,6 @@ func (r *Reconciler) releaseUser(ctx context.Context, obj *v1alpha1.Auth0User) e
 	}
 	if owner := userdiff.Owner(u); owner != ownerOf(r.ClusterName, obj) && !(owner == nameOwnerOf(r.ClusterName, obj) && id == obj.Status.UserID) {
 		return nil // somebody else's now; never delete it
-	}
-	// The object goes either way: its snapshot must not outlive it.
-	if r.Snapshots != nil {
-		defer r.Snapshots.Forget(c, id)
 	}
 	if obj.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
 		if _, err := c.UpdateUser(ctx, id, auth0.UserUpdate{AppMetadata: map[string]any{userdiff.OwnerKey: nil}}); err != nil {

@@ -134,11 +134,6 @@ func (o *UserObserver) observe(ctx context.Context) {
 			}
 		}
 	}
-	for c := range o.tenants {
-		if byClient[c] == nil {
-			delete(o.tenants, c) // no object left on it: a return starts with a full read
-		}
-	}
 }
 
 // observeTenant looks at one tenant and returns the ids of the users that changed.
@@ -146,6 +141,7 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 	if o.tenants == nil {
 		o.tenants = map[auth0.Client]*observation{}
 	}
+	wanted := func(id string) bool { return byID[id] != nil }
 	st := o.tenants[c]
 	if st == nil {
 		st = &observation{}
@@ -170,12 +166,12 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 	if n := len(found); n == changesPage && !found[n-1].UpdatedAt.Before(from) {
 		// More changes than the page holds (the operator's own writes while it converges,
 		// mostly): read them all, oldest first.
-		if found, err = o.changedSince(ctx, c, marker, from); err != nil {
+		if found, err = changedSince(ctx, c, marker, from); err != nil {
 			return nil, err
 		}
 	}
-	changed := o.Snapshots.Observed(c, found, at)
-	if newest.Total < o.Snapshots.Expected(c, from)+st.unexplained {
+	changed := o.Snapshots.Observed(c, found, at, wanted)
+	if newest.Total < o.Snapshots.Expected(c, from, wanted)+st.unexplained {
 		// Fewer of this cluster's users than it knows of: some were deleted (or unmarked).
 		more, err := o.readAll(ctx, c, byID, st, at, true)
 		return append(changed, more...), err
@@ -185,36 +181,31 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 	return changed, nil
 }
 
-// changedSince reads every managed user changed from from on, in pages sorted oldest first. Auth0
-// serves the first 1000 matches of a query only: past them, the search starts again from the
-// last change read (the ones read again are recognised by the snapshots).
-func (o *UserObserver) changedSince(ctx context.Context, c auth0.Client, marker string, from time.Time) ([]*auth0.User, error) {
+// changedSince reads every managed user changed from from on, oldest first, a page of 100 at a
+// time. Each page is the first of the query from the last change read (keyset paging): an offset
+// would skip a user whose change moves it to the end while the pages are read. The users read
+// again at the boundary are recognised by the snapshots. Only more than a page of changes
+// within one millisecond is paged by offset, within Auth0's window of 1000 results.
+func changedSince(ctx context.Context, c auth0.Client, marker string, from time.Time) ([]*auth0.User, error) {
 	var out []*auth0.User
-	for {
+	for page := 0; (page+1)*pageSize <= 1000; {
 		query := marker + " AND updated_at:[" + luceneEscape(from.UTC().Format("2006-01-02T15:04:05.000Z")) + " TO *]"
-		var last time.Time
-		n := 0
-		for page := 0; (page+1)*pageSize <= 1000; page++ {
-			got, err := c.SearchUsersPage(ctx, query, "updated_at:1", page, pageSize)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, got.Users...)
-			n += len(got.Users)
-			if len(got.Users) > 0 {
-				last = got.Users[len(got.Users)-1].UpdatedAt
-			}
-			if len(got.Users) < pageSize {
-				return out, nil
-			}
+		got, err := c.SearchUsersPage(ctx, query, "updated_at:1", page, pageSize)
+		if err != nil {
+			return nil, err
 		}
-		if !last.After(from) {
-			// A thousand changes within one millisecond: the window cannot move on; the next
-			// full read catches what lies beyond.
+		out = append(out, got.Users...)
+		if len(got.Users) < pageSize {
 			return out, nil
 		}
-		from = last
+		if last := got.Users[len(got.Users)-1].UpdatedAt.Truncate(time.Millisecond); last.After(from) {
+			from, page = last, 0
+		} else {
+			page++
+		}
 	}
+	// A thousand changes within one millisecond: the next full read catches what lies beyond.
+	return out, nil
 }
 
 // readAll counts this cluster's users, then reads the users the objects name (a search per 50
@@ -235,8 +226,9 @@ func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[str
 	if err != nil {
 		return nil, err
 	}
-	changed := o.Snapshots.Swept(c, ids, found, at, o.lag())
-	st.unexplained = max(0, count.Total-o.Snapshots.Expected(c, at))
+	wanted := func(id string) bool { return byID[id] != nil }
+	changed := o.Snapshots.Swept(c, ids, found, at, o.lag(), wanted)
+	st.unexplained = max(0, count.Total-o.Snapshots.Expected(c, at, wanted))
 	st.fullAt, st.since = at, at
 	o.Snapshots.Current(c, at.Add(-o.lag()))
 	return changed, nil

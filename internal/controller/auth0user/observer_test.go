@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
@@ -153,5 +155,28 @@ func TestObserverNoticesADeletionByTheCount(t *testing.T) {
 	time.Sleep(2 * observedLag)
 	if calls, woken := of.observe(); len(calls) != 1 || len(woken) != 0 {
 		t.Errorf("after the full read: calls %v, woke %v", calls, woken)
+	}
+}
+
+// TestObserverForgetsTheUsersOfDeletedObjects: a user deleted by hand in Auth0 whose object is
+// deleted before the observer noticed leaves nothing behind that the count would miss for ever
+// (a full read every interval).
+func TestObserverForgetsTheUsersOfDeletedObjects(t *testing.T) {
+	of := newObserverFixture(t, 5)
+	time.Sleep(2 * observedLag)
+	of.observe()
+
+	of.emu.DeleteUser(of.idOf(2))
+	if err := of.c.Delete(of.ctx, of.get(of.users[2])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := of.shell.Reconcile(of.ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(of.users[2])}); err != nil {
+		t.Fatalf("deletion: %v", err)
+	}
+	time.Sleep(2 * observedLag)
+	for range 2 {
+		if calls, woken := of.observe(); len(calls) != 1 || len(woken) != 0 {
+			t.Errorf("after the deletion: calls %v, woke %v; want one call and nothing woken", calls, woken)
+		}
 	}
 }
