@@ -67,6 +67,7 @@ const (
 type options struct {
 	users, bindings, rate, workers int
 	resync, observe, fullSweep     time.Duration
+	searchLag                      time.Duration
 	reserve                        float64
 	permissions                    bool
 	cpuProfile                     time.Duration
@@ -82,6 +83,7 @@ func main() {
 	flag.DurationVar(&o.resync, "resync", time.Minute, "the manager's --resync-interval; one steady-state resync is measured over it")
 	flag.DurationVar(&o.observe, "observe-interval", 30*time.Second, "the manager's --observe-interval (search for managed users changed in Auth0); the steady-state window is sampled at it")
 	flag.DurationVar(&o.fullSweep, "full-sweep-interval", time.Hour, "the manager's --full-sweep-interval (full read of every managed user)")
+	flag.DurationVar(&o.searchLag, "search-lag", time.Second, "how far the emulated tenant's search index lags its writes, as Auth0's does")
 	flag.IntVar(&o.workers, "workers", 16, "the manager's --max-concurrent-reconciles")
 	flag.Float64Var(&o.reserve, "reserve", 0.1, "the manager's --auth0-rate-reserve (share of the budget left for other clients)")
 	flag.BoolVar(&o.permissions, "permissions", false, "seed an API with a scope per binding, and have each binding also grant its scope directly")
@@ -121,7 +123,8 @@ func run(o options) error {
 
 	tenant, err := emulator.New(emulator.Config{
 		Clients:   map[string]emulator.Client{"bench": {Secret: "bench-secret"}},
-		RateLimit: emulator.RateLimit{PerSecond: rate},
+		RateLimit:      emulator.RateLimit{PerSecond: rate},
+		SearchIndexLag: o.searchLag,
 	})
 	if err != nil {
 		return err
@@ -208,8 +211,8 @@ func run(o options) error {
 	if o.permissions {
 		perms = ", a direct permission per binding"
 	}
-	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d workers\n",
-		n, nb, perms, rate, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
+	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, search index lag %s, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d workers\n",
+		n, nb, perms, rate, o.searchLag, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
 	tenant.ResetCounters()
 	cpu := prof.startCPU(o.cpuProfile, filepath.Join(os.TempDir(), "auth0-bench-cpu.pprof"))
 	start := time.Now()

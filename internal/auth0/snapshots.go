@@ -133,14 +133,15 @@ func (s *Snapshots) Observed(c Client, users []*User, at time.Time, wanted func(
 // Swept merges a full read of the users ids started at at (found holds those the search
 // returned) and returns the ids that changed or are gone. An id absent from the search is gone
 // only if the operator knew it from before the index lag (lag); a newer one may not be indexed
-// yet. Users of ids neither read nor wanted (no object names them any more) are dropped.
+// yet. Users no object names any more (not wanted, and known from before the lag) are dropped.
 func (s *Snapshots) Swept(c Client, ids []string, found map[string]*User, at time.Time, lag time.Duration, wanted func(id string) bool) []string {
 	var list []*User
 	var gone []string
 	s.mu.Lock()
 	t := s.tenant(c)
-	for id := range t.users {
-		if !wanted(id) {
+	for id, snap := range t.users {
+		// A recent one may be a user just created whose object does not name it yet.
+		if !wanted(id) && snap.learned.Before(at.Add(-lag)) {
 			delete(t.users, id)
 		}
 	}
@@ -167,15 +168,17 @@ func (s *Snapshots) Current(c Client, at time.Time) {
 	}
 }
 
-// Expected is the number of managed users of wanted ids the operator knew of before the time
-// before: a count of the managed users taken by a search started after it should be at least
-// this, unless some were deleted (or lost their marker) in Auth0.
-func (s *Snapshots) Expected(c Client, before time.Time, wanted func(id string) bool) int {
+// Expected is the number of managed users the operator knew of before the time before: a count
+// of the managed users taken by a search started after it should be at least this, unless some
+// were deleted (or lost their marker) in Auth0. Users of deleted objects are forgotten with
+// them (or at the next full read, see Swept); users created a moment ago whose object does not
+// name them yet count, as the search does.
+func (s *Snapshots) Expected(c Client, before time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for id, snap := range s.tenant(c).users {
-		if wanted(id) && !snap.learned.After(before) {
+	for _, snap := range s.tenant(c).users {
+		if !snap.learned.After(before) {
 			n++
 		}
 	}

@@ -171,7 +171,7 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 		}
 	}
 	changed := o.Snapshots.Observed(c, found, at, wanted)
-	if newest.Total < o.Snapshots.Expected(c, from, wanted)+st.unexplained {
+	if newest.Total < o.Snapshots.Expected(c, from)+st.unexplained {
 		// Fewer of this cluster's users than it knows of: some were deleted (or unmarked).
 		more, err := o.readAll(ctx, c, byID, st, at, true)
 		return append(changed, more...), err
@@ -228,7 +228,7 @@ func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[str
 	}
 	wanted := func(id string) bool { return byID[id] != nil }
 	changed := o.Snapshots.Swept(c, ids, found, at, o.lag(), wanted)
-	st.unexplained = max(0, count.Total-o.Snapshots.Expected(c, at, wanted))
+	st.unexplained = max(0, count.Total-o.Snapshots.Expected(c, at))
 	st.fullAt, st.since = at, at
 	o.Snapshots.Current(c, at.Add(-o.lag()))
 	return changed, nil
