@@ -53,6 +53,8 @@ type Reconciler struct {
 	// observedAt holds each binding's last full observation (subjects verified, grants read),
 	// in memory: a restart observes once more.
 	observedAt sync.Map
+	// readyScans remembers, per binding UID, where subjectsReady last stopped (a readyScan).
+	readyScans sync.Map
 }
 
 // bindingScope is what one reconcile of a binding works with. Each phase reads what the phases
@@ -237,6 +239,14 @@ func (r *Reconciler) subjectEvents() handler.EventHandler {
 			add(ctx, e.Object, q)
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			// A binding reads only its subjects' user ids (and whether they exist): the many
+			// other writes to an Auth0User (finalizer, conditions, drift) do not concern it.
+			before, okBefore := e.ObjectOld.(*v1alpha1.Auth0User)
+			after, okAfter := e.ObjectNew.(*v1alpha1.Auth0User)
+			if okBefore && okAfter && before.Status.UserID == after.Status.UserID &&
+				before.DeletionTimestamp.IsZero() == after.DeletionTimestamp.IsZero() {
+				return
+			}
 			add(ctx, e.ObjectNew, q)
 		},
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -245,23 +255,41 @@ func (r *Reconciler) subjectEvents() handler.EventHandler {
 	}
 }
 
-// subjectsReady reports, from the cache, whether every userRef subject has its Auth0 user.
+// subjectsReady reports, from the cache, whether every userRef subject has its Auth0 user. It
+// starts where the last look at this generation of the binding found a subject without one (the
+// ones before had theirs): when a thousand subjects become ready one by one, the thousand looks
+// cost a thousand reads in all, not a million.
 func (r *Reconciler) subjectsReady(ctx context.Context, b *v1alpha1.Auth0RoleBinding) bool {
-	for _, sub := range b.Spec.Subjects {
+	start := 0
+	if v, ok := r.readyScans.Load(b.UID); ok && v.(readyScan).generation == b.Generation {
+		start = v.(readyScan).next
+	}
+	for i := start; i < len(b.Spec.Subjects); i++ {
+		sub := b.Spec.Subjects[i]
 		if sub.UserRef == "" {
 			continue
 		}
 		var u v1alpha1.Auth0User
 		if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: sub.UserRef}, &u); err != nil || u.Status.UserID == "" {
+			r.readyScans.Store(b.UID, readyScan{generation: b.Generation, next: i})
 			return false
 		}
 	}
+	r.readyScans.Delete(b.UID)
 	return true
 }
 
+// readyScan is where subjectsReady stopped in a generation of a binding.
+type readyScan struct {
+	generation int64
+	next       int
+}
+
+// bindingsNamingUser returns the bindings naming an Auth0User, shared with the cache: the event
+// handlers only read them.
 func (r *Reconciler) bindingsNamingUser(ctx context.Context, u client.Object) []*v1alpha1.Auth0RoleBinding {
 	var list v1alpha1.Auth0RoleBindingList
-	if err := r.List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingFields{userRefIndex: u.GetName()}); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingFields{userRefIndex: u.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "cannot list bindings naming an Auth0User", "user", u.GetName())
 		return nil
 	}
