@@ -3,6 +3,7 @@ package auth0rolebinding
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +19,23 @@ import (
 // compose collects what the other live bindings of the same verified tenant that can act hold:
 // this binding never revokes those.
 func (r *Reconciler) compose(ctx context.Context, s *bindingScope) (err error) {
-	s.others, err = r.grantsOfOthers(ctx, s.obj, s.auth0, s.tenant)
+	// The users this binding deals with: its subjects, and those it recorded or applied to.
+	mine := maps.Clone(s.current)
+	if mine == nil {
+		mine = map[string]bool{}
+	}
+	for _, sub := range s.subjects {
+		mine[sub.userID] = sub.userID != ""
+	}
+	for _, sub := range s.obj.Status.Subjects {
+		mine[sub.UserID] = sub.UserID != ""
+	}
+	for _, m := range []map[string]grants.Set{s.applied, s.written} {
+		for uid := range m {
+			mine[uid] = true
+		}
+	}
+	s.others, err = r.grantsOfOthers(ctx, s.obj, s.auth0, s.tenant, mine)
 	return err
 }
 
@@ -30,16 +47,22 @@ type othersGrants struct {
 	// applied: what they applied or are about to add (their ledger entry or their status). One
 	// this binding finds in Auth0 is the operator's, not external.
 	applied map[string]grants.Set
+	// only are the users this binding deals with: the others' grants to anyone else do not
+	// concern it (at 10,000 users, collecting them all took more memory than the cache).
+	only map[string]bool
 }
 
 func (o othersGrants) add(m map[string]grants.Set, uid string, g grants.Grant) {
+	if !o.only[uid] {
+		return
+	}
 	if m[uid] == nil {
 		m[uid] = grants.Set{}
 	}
 	m[uid][g] = true
 }
 
-// grantsOfOthers collects, per user id, what the other bindings of tenant hold: those grants must
+// grantsOfOthers collects, per user id of mine, what the other bindings of tenant hold: those grants must
 // survive this binding letting go of them. Only bindings that can act count — not being deleted,
 // their tenant verified as this same one (its domain answered their own credentials), not
 // stalled but for Unresolved (which applied the rest), and allowed by the tenancy policy as it
@@ -47,8 +70,8 @@ func (o othersGrants) add(m map[string]grants.Set, uid string, g grants.Grant) {
 // for a binding this process has not seen act, from its status: applied and pending grants, and
 // external ones. A binding whose spec was just edited and not yet reconciled still protects the
 // grants it wants.
-func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding, c auth0.Client, tenant string) (othersGrants, error) {
-	out := othersGrants{held: map[string]grants.Set{}, applied: map[string]grants.Set{}}
+func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0RoleBinding, c auth0.Client, tenant string, mine map[string]bool) (othersGrants, error) {
+	out := othersGrants{held: map[string]grants.Set{}, applied: map[string]grants.Set{}, only: mine}
 	if tenant == "" {
 		return out, nil
 	}

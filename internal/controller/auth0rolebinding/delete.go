@@ -50,7 +50,11 @@ func (r *Reconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0Role
 		return &controller.TransientError{Reason: conditions.ReasonDeletionBlocked, Err: fmt.Errorf(
 			"the binding's grants are in tenant %s, but its tenant Secret now names %s: point the Secret back to revoke them (or remove the finalizer %s by hand to leave them)", tenant, domain, controller.Finalizer)}
 	}
-	others, err := r.grantsOfOthers(ctx, obj, c, tenant)
+	mine := map[string]bool{}
+	for _, sub := range obj.Status.Subjects {
+		mine[sub.UserID] = sub.UserID != ""
+	}
+	others, err := r.grantsOfOthers(ctx, obj, c, tenant, mine)
 	if err != nil {
 		return err
 	}
