@@ -63,6 +63,9 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if limit := limitMemory(); limit > 0 {
+		ctrl.Log.Info("heap kept under the container's memory limit", "softLimitBytes", limit)
+	}
 
 	if err := run(o); err != nil {
 		ctrl.Log.Error(err, "manager exited")

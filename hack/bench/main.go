@@ -68,6 +68,7 @@ type options struct {
 	users, bindings, rate, workers int
 	resync, observe, fullSweep     time.Duration
 	searchLag                      time.Duration
+	memLimit                       string
 	reserve                        float64
 	permissions                    bool
 	cpuProfile                     time.Duration
@@ -84,6 +85,7 @@ func main() {
 	flag.DurationVar(&o.observe, "observe-interval", 30*time.Second, "the manager's --observe-interval (search for managed users changed in Auth0); the steady-state window is sampled at it")
 	flag.DurationVar(&o.fullSweep, "full-sweep-interval", time.Hour, "the manager's --full-sweep-interval (full read of every managed user)")
 	flag.DurationVar(&o.searchLag, "search-lag", time.Second, "how far the emulated tenant's search index lags its writes, as Auth0's does")
+	flag.StringVar(&o.memLimit, "gomemlimit", "", "the manager's GOMEMLIMIT (e.g. 100MiB), as a pod's memory limit would set it; empty: none")
 	flag.IntVar(&o.workers, "workers", 16, "the manager's --max-concurrent-reconciles")
 	flag.Float64Var(&o.reserve, "reserve", 0.1, "the manager's --auth0-rate-reserve (share of the budget left for other clients)")
 	flag.BoolVar(&o.permissions, "permissions", false, "seed an API with a scope per binding, and have each binding also grant its scope directly")
@@ -195,6 +197,9 @@ func run(o options) error {
 		"--auth0-requests-per-second="+strconv.Itoa(rate), "--auth0-rate-reserve="+strconv.FormatFloat(o.reserve, 'f', -1, 64),
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--pprof-bind-address="+pprofAddr)
 	manager.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if o.memLimit != "" {
+		manager.Env = append(manager.Env, "GOMEMLIMIT="+o.memLimit)
+	}
 	manager.Stdout, manager.Stderr = logFile, logFile
 	if err := manager.Start(); err != nil {
 		return err
@@ -211,8 +216,8 @@ func run(o options) error {
 	if o.permissions {
 		perms = ", a direct permission per binding"
 	}
-	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, search index lag %s, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d workers\n",
-		n, nb, perms, rate, o.searchLag, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
+	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, search index lag %s, GOMEMLIMIT %q, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d workers\n",
+		n, nb, perms, rate, o.searchLag, o.memLimit, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
 	tenant.ResetCounters()
 	cpu := prof.startCPU(o.cpuProfile, filepath.Join(os.TempDir(), "auth0-bench-cpu.pprof"))
 	start := time.Now()

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// cgroupMemoryFiles hold the container's memory limit: cgroup v2, then v1.
+var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// limitMemory has the garbage collector keep the heap under nine tenths of the container's memory
+// limit, unless GOMEMLIMIT says otherwise. Go does not read the cgroup limit itself: by default
+// the heap may grow to twice what is live before a collection, so a manager whose live heap is
+// well under its limit could still be killed for memory while it converges. It returns the soft
+// limit set, 0 if none.
+func limitMemory() int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	for _, file := range cgroupMemoryFiles {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		if limit, ok := softLimit(string(raw)); ok {
+			debug.SetMemoryLimit(limit)
+			return limit
+		}
+		return 0
+	}
+	return 0
+}
+
+// softLimit is nine tenths of a cgroup memory limit file's value; false for no limit ("max", or
+// cgroup v1's page-rounded maximum).
+func softLimit(content string) (int64, bool) {
+	limit, err := strconv.ParseInt(strings.TrimSpace(content), 10, 64)
+	if err != nil || limit <= 0 || limit >= 1<<62 {
+		return 0, false
+	}
+	return limit / 10 * 9, true
+}
