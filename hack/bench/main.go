@@ -124,7 +124,7 @@ func run(o options) error {
 	}
 
 	tenant, err := emulator.New(emulator.Config{
-		Clients:   map[string]emulator.Client{"bench": {Secret: "bench-secret"}},
+		Clients:        map[string]emulator.Client{"bench": {Secret: "bench-secret"}},
 		RateLimit:      emulator.RateLimit{PerSecond: rate},
 		SearchIndexLag: o.searchLag,
 	})

@@ -285,7 +285,7 @@ var _ = Describe("Auth0RoleBinding never leaks access", func() {
 		readyBinding(b)
 
 		// Woken through its Auth0User more than half a resync after each full observation (as
-		// the user sweeper's wake-ups do): such a pass reuses what the last one read. The reads of
+		// the user observer's wake-ups do): such a pass reuses what the last one read. The reads of
 		// one subject's permissions are timed by watching the emulator's log.
 		first := ids[0]
 		var readAt []time.Time
