@@ -3,7 +3,6 @@ package auth0rolebinding
 import (
 	"context"
 	"fmt"
-	"maps"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,15 +19,11 @@ import (
 // this binding never revokes those.
 func (r *Reconciler) compose(ctx context.Context, s *bindingScope) (err error) {
 	// The users this binding deals with: its subjects, and those it recorded or applied to.
-	mine := maps.Clone(s.current)
-	if mine == nil {
-		mine = map[string]bool{}
-	}
+	mine := statusUsers(s.obj.Status.Subjects)
 	for _, sub := range s.subjects {
-		mine[sub.userID] = sub.userID != ""
-	}
-	for _, sub := range s.obj.Status.Subjects {
-		mine[sub.UserID] = sub.UserID != ""
+		if sub.userID != "" {
+			mine[sub.userID] = true
+		}
 	}
 	for _, m := range []map[string]grants.Set{s.applied, s.written} {
 		for uid := range m {
@@ -37,6 +32,17 @@ func (r *Reconciler) compose(ctx context.Context, s *bindingScope) (err error) {
 	}
 	s.others, err = r.grantsOfOthers(ctx, s.obj, s.auth0, s.tenant, mine)
 	return err
+}
+
+// statusUsers are the user ids a binding's status records.
+func statusUsers(subjects []v1alpha1.SubjectStatus) map[string]bool {
+	users := map[string]bool{}
+	for _, sub := range subjects {
+		if sub.UserID != "" {
+			users[sub.UserID] = true
+		}
+	}
+	return users
 }
 
 // othersGrants is what the other live bindings of the same tenant hold, per Auth0 user id.

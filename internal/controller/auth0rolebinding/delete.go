@@ -19,6 +19,7 @@ func (r *Reconciler) Delete(ctx context.Context, obj *v1alpha1.Auth0RoleBinding)
 	if err == nil || controller.Classify(err).Outcome == controller.OutcomeStalled {
 		r.ledger.forget(client.ObjectKeyFromObject(obj)) // the binding goes either way
 		r.observedAt.Delete(client.ObjectKeyFromObject(obj))
+		r.readyScans.Delete(obj.UID)
 	}
 	if err != nil {
 		return fmt.Errorf("grants left in place: %w", err)
@@ -50,11 +51,7 @@ func (r *Reconciler) releaseBinding(ctx context.Context, obj *v1alpha1.Auth0Role
 		return &controller.TransientError{Reason: conditions.ReasonDeletionBlocked, Err: fmt.Errorf(
 			"the binding's grants are in tenant %s, but its tenant Secret now names %s: point the Secret back to revoke them (or remove the finalizer %s by hand to leave them)", tenant, domain, controller.Finalizer)}
 	}
-	mine := map[string]bool{}
-	for _, sub := range obj.Status.Subjects {
-		mine[sub.UserID] = sub.UserID != ""
-	}
-	others, err := r.grantsOfOthers(ctx, obj, c, tenant, mine)
+	others, err := r.grantsOfOthers(ctx, obj, c, tenant, statusUsers(obj.Status.Subjects))
 	if err != nil {
 		return err
 	}

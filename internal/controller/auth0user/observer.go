@@ -151,10 +151,10 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 	if st.fullAt.IsZero() {
 		// The first look (after a restart, or at a tenant's first users): what this process
 		// wrote or read is known, the rest is read.
-		return o.readAll(ctx, c, byID, st, at, false)
+		return o.readAll(ctx, c, byID, wanted, st, at, false)
 	}
 	if at.Sub(st.fullAt) >= o.FullInterval {
-		return o.readAll(ctx, c, byID, st, at, true)
+		return o.readAll(ctx, c, byID, wanted, st, at, true)
 	}
 	marker := o.markerQuery()
 	newest, err := c.SearchUsersPage(ctx, marker, "updated_at:-1", 0, changesPage)
@@ -173,7 +173,7 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 	changed := o.Snapshots.Observed(c, found, at, wanted)
 	if newest.Total < o.Snapshots.Expected(c, from)+st.unexplained {
 		// Fewer of this cluster's users than it knows of: some were deleted (or unmarked).
-		more, err := o.readAll(ctx, c, byID, st, at, true)
+		more, err := o.readAll(ctx, c, byID, wanted, st, at, true)
 		return append(changed, more...), err
 	}
 	st.since = at
@@ -211,7 +211,8 @@ func changedSince(ctx context.Context, c auth0.Client, marker string, from time.
 // readAll counts this cluster's users, then reads the users the objects name (a search per 50
 // ids): every one, or only those without a current snapshot, and returns the ids that changed
 // or are gone.
-func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User, st *observation, at time.Time, everyone bool) ([]string, error) {
+func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User, wanted func(string) bool,
+	st *observation, at time.Time, everyone bool) ([]string, error) {
 	count, err := c.SearchUsersPage(ctx, o.markerQuery(), "", 0, 1)
 	if err != nil {
 		return nil, err
@@ -226,7 +227,6 @@ func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[str
 	if err != nil {
 		return nil, err
 	}
-	wanted := func(id string) bool { return byID[id] != nil }
 	changed := o.Snapshots.Swept(c, ids, found, at, o.lag(), wanted)
 	st.unexplained = max(0, count.Total-o.Snapshots.Expected(c, at))
 	st.fullAt, st.since = at, at
