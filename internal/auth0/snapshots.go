@@ -97,19 +97,20 @@ func (s *Snapshots) Wrote(c Client, id string, u *User, at time.Time) {
 }
 
 // Observed merges users found by a search started at at, and returns the ids of those that
-// changed since the copy held (or were not known): the ones to look at again. Only the users of
-// wanted ids are kept (the ones an object names: a user whose object is gone, or is going, is
-// not brought back by a lagging index). A copy older than the one held is ignored.
+// changed since the copy held (or were not known): the ones to look at again. A user is learned
+// only if its id is wanted (one an object names: a user whose object is gone, or is going, is
+// not brought back by a lagging index); one already known is kept current either way, as the
+// objects' view may lag the operator's own writes. A copy older than the one held is ignored.
 func (s *Snapshots) Observed(c Client, users []*User, at time.Time, wanted func(id string) bool) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := s.tenant(c)
 	var changed []string
 	for _, u := range users {
-		if !wanted(u.ID) {
+		snap := t.users[u.ID]
+		if snap == nil && !wanted(u.ID) {
 			continue
 		}
-		snap := t.users[u.ID]
 		if !s.managed(u) {
 			if snap != nil {
 				delete(t.users, u.ID) // its marker was taken away: the owner must look
@@ -133,18 +134,16 @@ func (s *Snapshots) Observed(c Client, users []*User, at time.Time, wanted func(
 // Swept merges a full read of the users ids started at at (found holds those the search
 // returned) and returns the ids that changed or are gone. An id absent from the search is gone
 // only if the operator knew it from before the index lag (lag); a newer one may not be indexed
-// yet. Users no object names any more (not wanted, and known from before the lag) are dropped.
+// yet. A user is never dropped for not being wanted: the objects' view (the informer cache) lags
+// the operator's own writes, and a user created a moment ago may not be named yet by the
+// object that created it. The users of deleted objects are forgotten with them (Forget); any
+// other known user is read by the full read (see Known) and kept while it exists and carries
+// the marker, as it is then in the count too.
 func (s *Snapshots) Swept(c Client, ids []string, found map[string]*User, at time.Time, lag time.Duration, wanted func(id string) bool) []string {
 	var list []*User
 	var gone []string
 	s.mu.Lock()
 	t := s.tenant(c)
-	for id, snap := range t.users {
-		// A recent one may be a user just created whose object does not name it yet.
-		if !wanted(id) && snap.learned.Before(at.Add(-lag)) {
-			delete(t.users, id)
-		}
-	}
 	for _, id := range ids {
 		if u := found[id]; u != nil {
 			list = append(list, u)
@@ -157,6 +156,22 @@ func (s *Snapshots) Swept(c Client, ids []string, found map[string]*User, at tim
 	}
 	s.mu.Unlock()
 	return append(s.Observed(c, list, at, wanted), gone...)
+}
+
+// Known returns the ids of the tenant's users the operator holds a copy of, or knows to exist
+// with its state unknown.
+func (s *Snapshots) Known(c Client) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenants[c]
+	if t == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(t.users))
+	for id := range t.users {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // Current records that every change made to the tenant's users before at has been seen.

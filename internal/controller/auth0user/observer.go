@@ -208,9 +208,9 @@ func changedSince(ctx context.Context, c auth0.Client, marker string, from time.
 	return out, nil
 }
 
-// readAll counts this cluster's users, then reads the users the objects name (a search per 50
-// ids): every one, or only those without a current snapshot, and returns the ids that changed
-// or are gone.
+// readAll counts this cluster's users, then reads users by id (a search per 50 ids): every one
+// the objects name or the snapshots know, or only the objects' users without a current
+// snapshot, and returns the ids that changed or are gone.
 func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User, wanted func(string) bool,
 	st *observation, at time.Time, everyone bool) ([]string, error) {
 	count, err := c.SearchUsersPage(ctx, o.markerQuery(), "", 0, 1)
@@ -221,6 +221,15 @@ func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[str
 	for id := range byID {
 		if _, known := o.Snapshots.Get(c, id, o.FullInterval, at); everyone || !known {
 			ids = append(ids, id)
+		}
+	}
+	if everyone {
+		// Known users no object names (yet: the cache lags the operator's writes; or any more:
+		// an object deleted without the operator) are read too, so that one gone is dropped.
+		for _, id := range o.Snapshots.Known(c) {
+			if byID[id] == nil {
+				ids = append(ids, id)
+			}
 		}
 	}
 	found, err := c.GetUsers(ctx, ids)
