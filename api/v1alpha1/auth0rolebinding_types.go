@@ -35,7 +35,6 @@ type PermissionReference struct {
 // an email address (within a connection).
 // +kubebuilder:validation:XValidation:rule="[has(self.userRef), has(self.userID), has(self.email)].filter(x, x).size() == 1",message="a subject is named by exactly one of userRef, userID or email"
 // +kubebuilder:validation:XValidation:rule="!has(self.connection) || has(self.email)",message="connection applies only to a subject named by email"
-// +mapType=atomic
 type Subject struct {
 	// UserRef is the name of an Auth0User object in this namespace.
 	// +kubebuilder:validation:MinLength=1
@@ -84,10 +83,13 @@ type Auth0RoleBindingSpec struct {
 	// +optional
 	Permissions []PermissionReference `json:"permissions"`
 
-	// Subjects receive the roles and permissions, each named once.
+	// Subjects receive the roles and permissions, each named once. The list is atomic (as
+	// server-side apply and GitOps tools need: a set of objects is no list they can merge), and
+	// a rule comparing every pair of a thousand subjects would exceed CEL's cost limit, so the
+	// operator checks that no subject is named twice (Stalled, InvalidSpec).
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
-	// +listType=set
+	// +listType=atomic
 	Subjects []Subject `json:"subjects"`
 
 	// DriftPolicy says whether grants removed in Auth0 are re-applied (Correct) or only reported.

@@ -341,16 +341,24 @@ var _ = Describe("Auth0RoleBinding never leaks access", func() {
 
 	It("case 9: refuses duplicate subjects, roles and permissions, and counts distinct users and roles", func() {
 		id := emuCreateUser("dup-"+ns+"@example.com", nil)
-		dupSubjects := newBinding(ns, "dup-subjects", byName("viewer"), v1alpha1.Subject{UserID: id}, v1alpha1.Subject{UserID: id})
-		Expect(k8s.Create(ctx, dupSubjects)).To(MatchError(ContainSubstring("Duplicate value")))
-		// The most subjects the schema allows are accepted: a rule comparing every pair of them
-		// would exceed CEL's cost limit, and the API server would refuse the binding.
+		// A subject named twice is the operator's to refuse: the list must stay atomic for
+		// server-side apply, and a schema rule comparing every pair of a thousand subjects would
+		// exceed CEL's cost limit. It stalls before anything is granted.
+		dupSubjects := newBinding(ns, "dup-subjects", byName("viewer"), v1alpha1.Subject{UserID: id}, v1alpha1.Subject{Email: "x@example.com"}, v1alpha1.Subject{UserID: id})
+		Expect(k8s.Create(ctx, dupSubjects)).To(Succeed())
+		st := condition(stalledBinding(dupSubjects, conditions.ReasonInvalidSpec).Status.Conditions, v1alpha1.ConditionStalled)
+		Expect(st.Message).To(ContainSubstring("spec.subjects: userID:" + id + " is named more than once"))
+		Expect(roleNames(id)).To(BeEmpty())
+		// The most subjects the schema allows are accepted, by server-side apply as GitOps tools
+		// use it too.
 		most := make([]v1alpha1.Subject, 1000)
 		for i := range most {
 			most[i] = v1alpha1.Subject{UserRef: fmt.Sprintf("member-%04d", i)}
 		}
 		largest := newBinding(ns, "largest", byName("viewer"), most...)
-		Expect(k8s.Create(ctx, largest, client.DryRunAll)).To(Succeed())
+		largest.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("Auth0RoleBinding"))
+		Expect(k8s.Patch(ctx, largest, client.Apply, client.FieldOwner("gitops"), client.DryRunAll)).To(Succeed())
+		Expect(k8s.Create(ctx, largest.DeepCopy(), client.DryRunAll)).To(Succeed())
 		dupRoles := newBinding(ns, "dup-roles", byName("viewer", "viewer"), v1alpha1.Subject{UserID: id})
 		Expect(k8s.Create(ctx, dupRoles)).To(MatchError(ContainSubstring("each role is named once")))
 		dupPerms := newBinding(ns, "dup-perms", nil, v1alpha1.Subject{UserID: id})

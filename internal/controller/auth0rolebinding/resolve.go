@@ -29,6 +29,9 @@ import (
 func (r *Reconciler) resolve(ctx context.Context, s *bindingScope) error {
 	obj := s.obj
 	var err error
+	if err := subjectsNamedOnce(obj.Spec.Subjects); err != nil {
+		return err
+	}
 	if s.allowed, err = r.Policies.For(ctx, obj.Namespace); err != nil {
 		return err
 	}
@@ -404,6 +407,26 @@ func lookUpEmails(ctx context.Context, c auth0.Client, subjects []resolvedSubjec
 		}
 	}
 	return nil
+}
+
+// subjectsNamedOnce refuses a binding naming a subject twice. The schema cannot: see
+// Auth0RoleBindingSpec.Subjects.
+func subjectsNamedOnce(subjects []v1alpha1.Subject) error {
+	seen := make(map[v1alpha1.Subject]bool, len(subjects))
+	for _, sub := range subjects {
+		if seen[sub] {
+			return controller.Stalled(conditions.ReasonInvalidSpec, "spec.subjects: %s is named more than once; name each subject once", subjectLabel(sub))
+		}
+		seen[sub] = true
+	}
+	return nil
+}
+
+func subjectLabel(s v1alpha1.Subject) string {
+	if s.Connection != "" {
+		return fmt.Sprintf("%s (connection %s)", subjectKey(s), s.Connection)
+	}
+	return subjectKey(s)
 }
 
 func subjectKey(s v1alpha1.Subject) string {
