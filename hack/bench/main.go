@@ -1,6 +1,7 @@
 // Command bench measures the operator at scale: it starts the local control plane, the emulated
 // tenant with a rate limit and the manager (as its own process, so that its memory is its own),
-// creates N Auth0User objects and bindings (each granting its own role and, with --permissions,
+// installs config/admission's finalizer policy (as make deploy and the chart do), creates N
+// Auth0User objects and bindings (each granting its own role and, with --permissions,
 // a direct permission of a seeded API), and prints:
 //
 //   - convergence: the time until all objects are Ready against the lower bound (write calls
@@ -25,6 +26,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -46,6 +48,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -160,6 +163,9 @@ func run(o options) error {
 			return err
 		}
 	}
+	if err := installFinalizerPolicy(ctx, k8s); err != nil {
+		return err
+	}
 	// The workload runs under a tenancy policy, so that its evaluation is part of the figures.
 	policy := &v1alpha1.Auth0TenancyPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench"},
 		Spec: v1alpha1.Auth0TenancyPolicySpec{
@@ -225,7 +231,8 @@ func run(o options) error {
 		return err
 	}
 	created := time.Since(start)
-	if err := waitReady(ctx, cfg, n, nb, 30*time.Minute); err != nil {
+	written, err := waitReady(ctx, cfg, n, nb, 30*time.Minute)
+	if err != nil {
 		return err
 	}
 	converged := time.Since(start)
@@ -241,6 +248,7 @@ func run(o options) error {
 	fmt.Printf("Management API calls: %d, answered 429: %d (%.2f%%)\n", total, limited, 100*float64(limited)/float64(max(total, 1)))
 	fmt.Printf("calls during convergence: %d = %.2f x the write calls (%d)\n", total, float64(total)/float64(lb.total()), lb.total())
 	printRoutes(counts)
+	fmt.Printf("API server writes while converging (objects as written, watched): %s\n", written)
 
 	if cpu != nil {
 		fmt.Printf("\nmanager CPU profile, %s from the start of the objects' creation", o.cpuProfile)
@@ -396,35 +404,64 @@ func createObjects(ctx context.Context, k8s client.Client, n, nb int, permission
 	return <-errs
 }
 
+// installFinalizerPolicy installs config/admission's finalizer policy, as make deploy and the
+// chart do, and waits until the API server applies it (it loads policies asynchronously).
+func installFinalizerPolicy(ctx context.Context, k8s client.Client) error {
+	raw, err := os.ReadFile(filepath.Join(testenv.Root(), "config", "admission", "finalizer_policy.yaml"))
+	if err != nil {
+		return err
+	}
+	if err := testenv.CreateFromYAML(ctx, k8s, raw, nil); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		probe := &v1alpha1.Auth0User{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: "finalizer-probe"},
+			Spec: v1alpha1.Auth0UserSpec{Connection: "Username-Password-Authentication", Email: "probe@example.com"}}
+		if err := k8s.Create(ctx, probe, client.DryRunAll); err != nil {
+			return err
+		}
+		if len(probe.Finalizers) > 0 {
+			return nil
+		}
+	}
+	return errors.New("the finalizer policy was not applied within a minute")
+}
+
 // waitReady counts the Ready objects in an informer's cache rather than listing them every
-// 250 ms: at N=10,000 each List is tens of megabytes that the API server encodes and the bench
-// decodes, on the cores the manager and the API server need.
-func waitReady(ctx context.Context, cfg *rest.Config, n, nb int, timeout time.Duration) error {
+// quarter second (a List of 10,000 objects is itself a load on the API server under test). It
+// also counts the writes its informers see until then (the bench's creates included), and the
+// size of the objects they wrote: what the API server had to decode, check, store and send.
+func waitReady(ctx context.Context, cfg *rest.Config, n, nb int, timeout time.Duration) (*writeSizes, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	objects, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}},
 		DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	go func() { _ = objects.Start(ctx) }()
+	sizes := &writeSizes{}
 	// Informers start on first use: ask for both before waiting for them.
 	for _, obj := range []client.Object{&v1alpha1.Auth0User{}, &v1alpha1.Auth0RoleBinding{}} {
-		if _, err := objects.GetInformer(ctx, obj); err != nil {
-			return err
+		inf, err := objects.GetInformer(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := inf.AddEventHandler(sizes.handler()); err != nil {
+			return nil, err
 		}
 	}
 	if !objects.WaitForCacheSync(ctx) {
-		return errors.New("the bench's informers did not sync")
+		return nil, errors.New("the bench's informers did not sync")
 	}
 	for {
 		var users v1alpha1.Auth0UserList
 		var bindings v1alpha1.Auth0RoleBindingList
 		if err := objects.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil {
-			return err
+			return nil, err
 		}
 		if err := objects.List(ctx, &bindings, client.UnsafeDisableDeepCopy); err != nil {
-			return err
+			return nil, err
 		}
 		ready := 0
 		for _, u := range users.Items {
@@ -438,14 +475,58 @@ func waitReady(ctx context.Context, cfg *rest.Config, n, nb int, timeout time.Du
 			}
 		}
 		if ready == n+nb {
-			return nil
+			return sizes, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("only %d of %d objects Ready after %s", ready, n+nb, timeout)
+			return nil, fmt.Errorf("only %d of %d objects Ready after %s", ready, n+nb, timeout)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// writeSizes counts the creates and updates of each kind an informer sees, and their size as
+// JSON (managed fields stripped).
+type writeSizes struct {
+	mu     sync.Mutex
+	writes map[string]int
+	bytes  map[string]int
+}
+
+func (w *writeSizes) handler() toolscache.ResourceEventHandler {
+	count := func(obj any) {
+		o, ok := obj.(client.Object)
+		if !ok {
+			return
+		}
+		raw, _ := json.Marshal(o)
+		kind := "Auth0User"
+		if _, ok := o.(*v1alpha1.Auth0RoleBinding); ok {
+			kind = "Auth0RoleBinding"
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.writes == nil {
+			w.writes, w.bytes = map[string]int{}, map[string]int{}
+		}
+		w.writes[kind]++
+		w.bytes[kind] += len(raw)
+	}
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { count(obj) },
+		UpdateFunc: func(_, obj any) { count(obj) },
+	}
+}
+
+func (w *writeSizes) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var parts []string
+	for _, kind := range []string{"Auth0User", "Auth0RoleBinding"} {
+		parts = append(parts, fmt.Sprintf("%s %d (%.1f MB, %.1f KB each)", kind, w.writes[kind],
+			float64(w.bytes[kind])/1e6, float64(w.bytes[kind])/1e3/float64(max(w.writes[kind], 1))))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func summarise(counts map[string]map[int]int64) (total, limited int64) {

@@ -189,6 +189,7 @@ func readFiles(ns string, paths ...string) []*obj {
 var clusterKinds = map[string]bool{
 	"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
 	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+	"MutatingAdmissionPolicy": true, "MutatingAdmissionPolicyBinding": true,
 }
 
 // validate checks every object of a render: a known kind decoded strictly into its Go type (no
@@ -356,7 +357,7 @@ func (c *checker) compareObject(what string, got, want *obj, normalizeRules bool
 		c.compareDeployment(what, got, want)
 	case "Service":
 		c.equal(what+" ports", field(got, "spec", "ports"), field(want, "spec", "ports"))
-	case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+	case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
 		// CEL ignores whitespace, and kustomize v5.8.0 (go-yaml v3) reads a blank line into the
 		// folded expressions of config/admission/metadata_policy.yaml that the YAML spec, helm
 		// and kubectl do not.
@@ -584,7 +585,7 @@ func (c *checker) compareRenamed() {
 					c.errorf("renamed release: the Secret policy does not name %s: %s", user, field(o, "spec", "matchConditions"))
 				}
 			}
-		case "ValidatingAdmissionPolicyBinding":
+		case "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicyBinding":
 			c.checks++
 			if !strings.HasPrefix(fmt.Sprint(field(o, "spec", "policyName")), "acme-auth0-operator-") {
 				c.errorf("renamed release: %s binds policy %v", key(o), field(o, "spec", "policyName"))

@@ -124,6 +124,7 @@ func install(args []string) error {
 		{"rbac.authorization.k8s.io", "v1", "ClusterRoleList"}, {"rbac.authorization.k8s.io", "v1", "ClusterRoleBindingList"},
 		{"rbac.authorization.k8s.io", "v1", "RoleList"}, {"rbac.authorization.k8s.io", "v1", "RoleBindingList"},
 		{"admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyList"}, {"admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicyBindingList"},
+		{"admissionregistration.k8s.io", "v1", "MutatingAdmissionPolicyList"}, {"admissionregistration.k8s.io", "v1", "MutatingAdmissionPolicyBindingList"},
 		{"apps", "v1", "DeploymentList"}, {"", "v1", "ServiceList"}, {"", "v1", "ServiceAccountList"},
 	} {
 		l := list(k.group, k.version, k.kind)

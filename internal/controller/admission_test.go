@@ -2,9 +2,7 @@ package controller_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -35,18 +32,7 @@ const admissionPolicyFile = "../../config/admission/metadata_policy.yaml"
 func installAdmissionPolicy() {
 	raw, err := os.ReadFile(filepath.Clean(admissionPolicyFile))
 	Expect(err).NotTo(HaveOccurred())
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
-			break
-		} else {
-			Expect(err).NotTo(HaveOccurred())
-		}
-		if len(obj.Object) > 0 {
-			Expect(k8s.Create(ctx, obj)).To(Succeed())
-		}
-	}
+	Expect(testenv.CreateFromYAML(ctx, k8s, raw, nil)).To(Succeed())
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "admission-probe"}})).To(Succeed())
 	probe := &v1alpha1.Auth0User{ObjectMeta: metav1.ObjectMeta{Namespace: "admission-probe", Name: "probe"}, Spec: v1alpha1.Auth0UserSpec{
 		Connection: "Username-Password-Authentication", Email: "probe@example.com",
@@ -120,15 +106,7 @@ var _ = Describe("Secret policy", func() {
 		raw, err := os.ReadFile(filepath.Join(testenv.Root(), "config", "admission", "secret_policy.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		raw = bytes.ReplaceAll(raw, []byte("system:serviceaccount:auth0-operator-system:auth0-operator-controller-manager"), []byte(operator))
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-		for {
-			obj := &unstructured.Unstructured{}
-			if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
-				break
-			}
-			Expect(err).NotTo(HaveOccurred())
-			Expect(k8s.Create(ctx, obj)).To(Succeed())
-		}
+		Expect(testenv.CreateFromYAML(ctx, k8s, raw, nil)).To(Succeed())
 		user, err := testEnv.AddUser(envtest.User{Name: operator, Groups: []string{"system:masters"}}, nil)
 		Expect(err).NotTo(HaveOccurred())
 		as, err := client.New(user.Config(), client.Options{Scheme: k8s.Scheme()})
@@ -158,5 +136,74 @@ var _ = Describe("Secret policy", func() {
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(secret), cur)).To(Succeed())
 		cur.Labels = map[string]string{"team": "a"}
 		Expect(k8s.Update(ctx, cur)).To(Succeed())
+	})
+})
+
+var _ = Describe("Finalizer policy", func() {
+	// config/admission/finalizer_policy.yaml, scoped to this spec's namespace: every other spec
+	// runs without it, as on a cluster older than 1.36, where the operator adds the finalizer.
+	It("gives new objects the finalizer as they are created: the operator writes only their status, and they delete as usual", func() {
+		ns := newNamespace()
+		raw, err := os.ReadFile(filepath.Join(testenv.Root(), "config", "admission", "finalizer_policy.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		var created []client.Object
+		Expect(testenv.CreateFromYAML(ctx, k8s, raw, func(o *unstructured.Unstructured) {
+			o.SetName("finalizer-" + ns)
+			if o.GetKind() == "MutatingAdmissionPolicy" {
+				// Fail, not Ignore: a mutation the API server cannot apply fails the spec.
+				Expect(unstructured.SetNestedField(o.Object, "Fail", "spec", "failurePolicy")).To(Succeed())
+				Expect(unstructured.SetNestedField(o.Object, map[string]any{"kubernetes.io/metadata.name": ns},
+					"spec", "matchConstraints", "namespaceSelector", "matchLabels")).To(Succeed())
+			} else {
+				Expect(unstructured.SetNestedField(o.Object, "finalizer-"+ns, "spec", "policyName")).To(Succeed())
+			}
+			created = append(created, o)
+		})).To(Succeed())
+		DeferCleanup(func() {
+			for _, o := range created {
+				Expect(client.IgnoreNotFound(k8s.Delete(ctx, o))).To(Succeed())
+			}
+		})
+
+		// The objects are created by a client of their own, so that the managed fields tell
+		// what it wrote from what the operator did.
+		author := client.WithFieldOwner(k8s, "spec-author")
+		Expect(k8s.Create(ctx, passwordSecret(ns, "ada-password", testPassword))).To(Succeed())
+		u := newUser(ns, "ada", "ada@example.com")
+		// The API server loads a new policy within a second or so: until then the probe objects
+		// are created without the finalizer, and deleted.
+		Eventually(func(g Gomega) {
+			probe := newUser(ns, "probe", "probe@example.com")
+			probe.Spec.PasswordSecretRef = nil
+			g.Expect(author.Create(ctx, probe)).To(Succeed())
+			g.Expect(k8s.Delete(ctx, probe)).To(Succeed())
+			g.Expect(probe.Finalizers).To(ContainElement(controller.Finalizer))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+		Expect(author.Create(ctx, u)).To(Succeed())
+		Expect(u.Finalizers).To(ConsistOf(controller.Finalizer), "the create's answer carries the finalizer")
+		b := newBinding(ns, "team", byName("viewer"), v1alpha1.Subject{UserRef: "ada"})
+		Expect(author.Create(ctx, b)).To(Succeed())
+		Expect(b.Finalizers).To(ConsistOf(controller.Finalizer))
+
+		id := readyUser(u).Status.UserID
+		readyBinding(b)
+		Expect(roleNames(id)).To(ConsistOf("viewer"))
+		for _, obj := range []client.Object{&v1alpha1.Auth0User{}, &v1alpha1.Auth0RoleBinding{}} {
+			key := client.ObjectKeyFromObject(u)
+			if _, ok := obj.(*v1alpha1.Auth0RoleBinding); ok {
+				key = client.ObjectKeyFromObject(b)
+			}
+			Expect(k8s.Get(ctx, key, obj)).To(Succeed())
+			for _, f := range obj.GetManagedFields() {
+				if f.Manager != "spec-author" {
+					Expect(f.Subresource).To(Equal("status"), "%s wrote %s of %s", f.Manager, f.FieldsV1, key)
+				}
+			}
+		}
+
+		deleteAndWait(b)
+		Expect(roleNames(id)).To(BeEmpty())
+		deleteAndWait(u)
+		Expect(tenant.User(id)).To(BeNil())
 	})
 })

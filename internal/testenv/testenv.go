@@ -7,7 +7,9 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,8 +17,11 @@ import (
 	"strings"
 	"sync"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/usersync/auth0-operator/internal/manager"
@@ -103,4 +108,27 @@ func StartManager(ctx context.Context, t Errorf, cfg *rest.Config, o manager.Opt
 		}
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// CreateFromYAML creates each object of a multi-document YAML file (one of config/admission's
+// policies, say), after edit (nil: none) has had its say on each.
+func CreateFromYAML(ctx context.Context, c client.Client, raw []byte, edit func(*unstructured.Unstructured)) error {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if len(obj.Object) == 0 {
+			continue
+		}
+		if edit != nil {
+			edit(obj)
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("cannot create %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
 }
