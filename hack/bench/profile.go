@@ -176,3 +176,65 @@ func (p profiler) runtimeHeap() string {
 	return fmt.Sprintf("HeapAlloc %s (live objects), HeapInuse %s, HeapSys %s, after %d GCs (runtime.MemStats)",
 		mib("HeapAlloc"), mib("HeapInuse"), mib("HeapSys"), stats["NumGC"])
 }
+
+// heapHeader is the first line of a heap profile's debug=1 text: in-use objects and bytes as of
+// the last garbage collection, then allocated ones since the start.
+var heapHeader = regexp.MustCompile(`^heap profile: \d+: (\d+) \[`)
+
+// livePeak samples the manager's live heap (as of its last garbage collection, so that no
+// collection is forced) every interval until stop is closed, and keeps the profile of the
+// largest: what was live when the operator held the most.
+type livePeak struct {
+	bytes int64
+	at    time.Duration
+	file  string
+	err   error
+	done  chan struct{}
+}
+
+func (p profiler) sampleLivePeak(interval time.Duration, file string, stop <-chan struct{}) *livePeak {
+	l := &livePeak{file: file, done: make(chan struct{})}
+	start := time.Now()
+	client := &http.Client{Timeout: time.Minute}
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			live, err := p.liveBytes(client)
+			if err != nil {
+				l.err = err
+				return
+			}
+			if live > l.bytes {
+				l.bytes, l.at = live, time.Since(start)
+				if l.err = p.fetch(client, "heap", file); l.err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return l
+}
+
+func (p profiler) liveBytes(client *http.Client) (int64, error) {
+	resp, err := client.Get(p.url("heap?debug=1"))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	m := heapHeader.FindStringSubmatch(line)
+	if m == nil {
+		return 0, fmt.Errorf("unexpected heap profile header %q", line)
+	}
+	return strconv.ParseInt(m[1], 10, 64)
+}

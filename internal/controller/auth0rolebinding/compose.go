@@ -98,13 +98,15 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 		// What b applied (or is about to) is the operator's, whatever b's state: a binding being
 		// deleted, stalled or denied has not revoked it yet, and another binding that finds it
 		// in Auth0 must not take it for external (which nobody ever revokes).
-		appliedBy := map[string]grants.Set{}
-		for uid, set := range ledgered {
-			appliedBy[uid] = set
+		appliedBy := map[string]grants.Set{} // of my users only
+		for uid, gs := range ledgered {
+			if mine[uid] {
+				appliedBy[uid] = grants.NewSet(gs...)
+			}
 		}
 		if !known {
 			for _, sub := range b.Status.Subjects {
-				if sub.UserID != "" {
+				if mine[sub.UserID] {
 					appliedBy[sub.UserID] = grants.Union(appliedBy[sub.UserID], grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions))
 				}
 			}

