@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/pprof/profile"
 )
 
 // profiler reads the manager's Go profiles from its --pprof-bind-address and summarises them
@@ -177,10 +180,6 @@ func (p profiler) runtimeHeap() string {
 		mib("HeapAlloc"), mib("HeapInuse"), mib("HeapSys"), stats["NumGC"])
 }
 
-// heapHeader is the first line of a heap profile's debug=1 text: in-use objects and bytes as of
-// the last garbage collection, then allocated ones since the start.
-var heapHeader = regexp.MustCompile(`^heap profile: \d+: (\d+) \[`)
-
 // livePeak samples the manager's live heap (as of its last garbage collection, so that no
 // collection is forced) every interval until stop is closed, and keeps the profile of the
 // largest: what was live when the operator held the most.
@@ -206,14 +205,14 @@ func (p profiler) sampleLivePeak(interval time.Duration, file string, stop <-cha
 				return
 			case <-t.C:
 			}
-			live, err := p.liveBytes(client)
+			raw, live, err := p.liveHeap(client)
 			if err != nil {
 				l.err = err
 				return
 			}
 			if live > l.bytes {
 				l.bytes, l.at = live, time.Since(start)
-				if l.err = p.fetch(client, "heap", file); l.err != nil {
+				if l.err = os.WriteFile(file, raw, 0o644); l.err != nil {
 					return
 				}
 			}
@@ -222,19 +221,34 @@ func (p profiler) sampleLivePeak(interval time.Duration, file string, stop <-cha
 	return l
 }
 
-func (p profiler) liveBytes(client *http.Client) (int64, error) {
-	resp, err := client.Get(p.url("heap?debug=1"))
+// liveHeap fetches the heap profile (binary: its text form allocates megabytes in the manager)
+// and sums its in-use bytes.
+func (p profiler) liveHeap(client *http.Client) ([]byte, int64, error) {
+	resp, err := client.Get(p.url("heap"))
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	m := heapHeader.FindStringSubmatch(line)
-	if m == nil {
-		return 0, fmt.Errorf("unexpected heap profile header %q", line)
+	prof, err := profile.ParseData(raw)
+	if err != nil {
+		return nil, 0, err
 	}
-	return strconv.ParseInt(m[1], 10, 64)
+	index := -1
+	for i, st := range prof.SampleType {
+		if st.Type == "inuse_space" {
+			index = i
+		}
+	}
+	if index < 0 {
+		return nil, 0, errors.New("the heap profile has no inuse_space")
+	}
+	var live int64
+	for _, s := range prof.Sample {
+		live += s.Value[index]
+	}
+	return raw, live, nil
 }

@@ -52,7 +52,7 @@ func (snap *snapshot) set(u *User) {
 	if u == nil {
 		return
 	}
-	if raw, err := json.Marshal(u); err == nil {
+	if raw, err := json.Marshal(compact(u)); err == nil {
 		snap.copy, snap.updated = raw, u.UpdatedAt
 	}
 }
@@ -62,11 +62,59 @@ func (snap *snapshot) user() (*User, bool) {
 	if snap.copy == nil {
 		return nil, false
 	}
-	u := &User{}
-	if err := json.Unmarshal(snap.copy, u); err != nil {
+	var c compactUser
+	if err := json.Unmarshal(snap.copy, &c); err != nil {
 		return nil, false
 	}
-	return u, true
+	return c.user(), true
+}
+
+// compactUser is a User as a snapshot encodes it: short names, empty fields left out (half the
+// bytes of User's own encoding). TestCompactUserKeepsEveryField fails when User gains a field
+// this does not carry.
+type compactUser struct {
+	ID            string            `json:"i"`
+	Connection    string            `json:"c,omitempty"`
+	Email         string            `json:"e,omitempty"`
+	Username      string            `json:"u,omitempty"`
+	PhoneNumber   string            `json:"p,omitempty"`
+	Name          string            `json:"n,omitempty"`
+	GivenName     string            `json:"g,omitempty"`
+	FamilyName    string            `json:"f,omitempty"`
+	Nickname      string            `json:"k,omitempty"`
+	Picture       string            `json:"x,omitempty"`
+	EmailVerified *bool             `json:"v,omitempty"`
+	Blocked       *bool             `json:"b,omitempty"`
+	UserMetadata  map[string]any    `json:"um,omitempty"`
+	AppMetadata   map[string]any    `json:"am,omitempty"`
+	Identities    []compactIdentity `json:"id,omitempty"`
+	UpdatedAt     time.Time         `json:"t"`
+}
+
+type compactIdentity struct {
+	Connection string `json:"c,omitempty"`
+	Provider   string `json:"p,omitempty"`
+	IsSocial   bool   `json:"s,omitempty"`
+}
+
+func compact(u *User) compactUser {
+	c := compactUser{ID: u.ID, Connection: u.Connection, Email: u.Email, Username: u.Username, PhoneNumber: u.PhoneNumber,
+		Name: u.Name, GivenName: u.GivenName, FamilyName: u.FamilyName, Nickname: u.Nickname, Picture: u.Picture,
+		EmailVerified: u.EmailVerified, Blocked: u.Blocked, UserMetadata: u.UserMetadata, AppMetadata: u.AppMetadata, UpdatedAt: u.UpdatedAt}
+	for _, id := range u.Identities {
+		c.Identities = append(c.Identities, compactIdentity(id))
+	}
+	return c
+}
+
+func (c compactUser) user() *User {
+	u := &User{ID: c.ID, Connection: c.Connection, Profile: Profile{Email: c.Email, Username: c.Username, PhoneNumber: c.PhoneNumber,
+		Name: c.Name, GivenName: c.GivenName, FamilyName: c.FamilyName, Nickname: c.Nickname, Picture: c.Picture,
+		EmailVerified: c.EmailVerified, Blocked: c.Blocked}, UserMetadata: c.UserMetadata, AppMetadata: c.AppMetadata, UpdatedAt: c.UpdatedAt}
+	for _, id := range c.Identities {
+		u.Identities = append(u.Identities, Identity(id))
+	}
+	return u
 }
 
 // NewSnapshots makes an empty Snapshots; managed tells which users the observer's count covers.

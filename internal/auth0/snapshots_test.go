@@ -1,6 +1,7 @@
 package auth0
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -139,3 +140,54 @@ func TestSnapshotsKeepAUserItsObjectDoesNotNameYet(t *testing.T) {
 }
 
 func anyID(string) bool { return true }
+
+// Every field of a User survives a snapshot: each is set to a value of its own (found by
+// reflection, so that a field added to User later fails here until compactUser carries it).
+func TestCompactUserKeepsEveryField(t *testing.T) {
+	u := &User{}
+	fill(t, reflect.ValueOf(u).Elem(), "")
+	snap := &snapshot{}
+	snap.set(u)
+	got, ok := snap.user()
+	if !ok {
+		t.Fatal("the copy cannot be decoded")
+	}
+	if !got.UpdatedAt.Equal(u.UpdatedAt) {
+		t.Errorf("UpdatedAt = %v, want %v", got.UpdatedAt, u.UpdatedAt)
+	}
+	got.UpdatedAt = u.UpdatedAt
+	if !reflect.DeepEqual(got, u) {
+		t.Errorf("the copy lost something:\n got %+v\nwant %+v", got, u)
+	}
+}
+
+// fill gives every field of v a non-zero value derived from its path.
+func fill(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("value of " + path)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), path)
+	case reflect.Map:
+		v.Set(reflect.ValueOf(map[string]any{"key of " + path: "value", "n": 1.5, "nested": map[string]any{"list": []any{"a", true}}}))
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			fill(t, v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(time.Date(2026, 11, 25, 8, 0, 0, 123456789, time.UTC)))
+			return
+		}
+		for i := range v.NumField() {
+			fill(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	default:
+		t.Fatalf("%s: no test value for kind %s", path, v.Kind())
+	}
+}

@@ -91,7 +91,7 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 		if b.Namespace == self.Namespace && b.Name == self.Name {
 			continue
 		}
-		ledgerTenant, ledgered, known := r.ledger.of(client.ObjectKeyFromObject(b))
+		ledgerTenant, ledgered, known := r.ledger.of(client.ObjectKeyFromObject(b), mine)
 		if known && ledgerTenant != tenant || !known && b.Status.Tenant != tenant {
 			continue
 		}
@@ -100,9 +100,7 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 		// in Auth0 must not take it for external (which nobody ever revokes).
 		appliedBy := map[string]grants.Set{} // of my users only
 		for uid, gs := range ledgered {
-			if mine[uid] {
-				appliedBy[uid] = grants.NewSet(gs...)
-			}
+			appliedBy[uid] = grants.NewSet(gs...)
 		}
 		if !known {
 			for _, sub := range b.Status.Subjects {

@@ -29,10 +29,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// userRefIndex indexes bindings by the Auth0User names their subjects refer to, so that a user
-// becoming ready reaches exactly the bindings waiting for it.
-const userRefIndex = ".spec.subjects.userRef"
-
 // Reconciler grants roles and permissions to users, composing with other bindings. It is the
 // Auth0RoleBinding kind behind controller.Reconciler.
 type Reconciler struct {
@@ -55,6 +51,17 @@ type Reconciler struct {
 	observedAt sync.Map
 	// readyScans remembers, per binding UID, where subjectsReady last stopped (a readyScan).
 	readyScans sync.Map
+	// userRefs holds, per binding UID, the Auth0User names one generation of its subjects
+	// refers to (a userRefs), so that a user becoming ready reaches exactly the bindings
+	// waiting for it. A cache index would keep one set per name: at 10,000 subjects, 5 MB of
+	// small sets.
+	userRefs sync.Map
+}
+
+// userRefs is the set of Auth0User names of one generation of a binding's subjects.
+type userRefs struct {
+	generation int64
+	names      map[string]bool
 }
 
 // bindingScope is what one reconcile of a binding works with. Each phase reads what the phases
@@ -189,18 +196,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Catalog == nil {
 		r.Catalog = auth0.NewCatalog()
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Auth0RoleBinding{}, userRefIndex,
-		func(o client.Object) []string {
-			var names []string
-			for _, s := range o.(*v1alpha1.Auth0RoleBinding).Spec.Subjects {
-				if s.UserRef != "" {
-					names = append(names, s.UserRef)
-				}
-			}
-			return names
-		}); err != nil {
-		return fmt.Errorf("cannot index Auth0RoleBinding subjects: %w", err)
-	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Auth0RoleBinding{}, builder.WithPredicates(controller.SpecOrDeletionChanged())).
 		Watches(&v1alpha1.Auth0User{}, r.subjectEvents()).
@@ -300,13 +295,30 @@ type readyScan struct {
 // handlers only read them.
 func (r *Reconciler) bindingsNamingUser(ctx context.Context, u client.Object) []*v1alpha1.Auth0RoleBinding {
 	var list v1alpha1.Auth0RoleBindingList
-	if err := r.List(ctx, &list, client.InNamespace(u.GetNamespace()), client.MatchingFields{userRefIndex: u.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, &list, client.InNamespace(u.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		log.FromContext(ctx).Error(err, "cannot list bindings naming an Auth0User", "user", u.GetName())
 		return nil
 	}
-	out := make([]*v1alpha1.Auth0RoleBinding, len(list.Items))
+	var out []*v1alpha1.Auth0RoleBinding
 	for i := range list.Items {
-		out[i] = &list.Items[i]
+		if b := &list.Items[i]; r.userRefsOf(b)[u.GetName()] {
+			out = append(out, b)
+		}
 	}
 	return out
+}
+
+// userRefsOf returns the Auth0User names binding b's subjects refer to, made once per generation.
+func (r *Reconciler) userRefsOf(b *v1alpha1.Auth0RoleBinding) map[string]bool {
+	if v, ok := r.userRefs.Load(b.UID); ok && v.(userRefs).generation == b.Generation {
+		return v.(userRefs).names
+	}
+	names := map[string]bool{}
+	for _, s := range b.Spec.Subjects {
+		if s.UserRef != "" {
+			names[s.UserRef] = true
+		}
+	}
+	r.userRefs.Store(b.UID, userRefs{generation: b.Generation, names: names})
+	return names
 }

@@ -20,6 +20,7 @@ func (r *Reconciler) Delete(ctx context.Context, obj *v1alpha1.Auth0RoleBinding)
 		r.ledger.forget(client.ObjectKeyFromObject(obj)) // the binding goes either way
 		r.observedAt.Delete(client.ObjectKeyFromObject(obj))
 		r.readyScans.Delete(obj.UID)
+		r.userRefs.Delete(obj.UID)
 	}
 	if err != nil {
 		return fmt.Errorf("grants left in place: %w", err)

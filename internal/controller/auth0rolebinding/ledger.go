@@ -80,17 +80,26 @@ func (l *ledger) forget(b types.NamespacedName) {
 	delete(l.holds, b)
 }
 
-// of returns the tenant of binding b and what it holds per user (the caller must not change the
-// slices), and whether this process knows it at all (a binding not reconciled since the manager
-// started, or dropped, is known only by its status).
-func (l *ledger) of(b types.NamespacedName) (string, map[string][]grants.Grant, bool) {
+// of returns the tenant of binding b and what it holds per user, of the users only (nil: all) —
+// the caller must not change the slices — and whether this process knows b at all (a binding not
+// reconciled since the manager started, or dropped, is known only by its status).
+func (l *ledger) of(b types.NamespacedName, only map[string]bool) (string, map[string][]grants.Grant, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.holds[b]
 	if !ok {
 		return "", nil, false
 	}
-	return e.tenant, maps.Clone(e.users), true
+	if only == nil {
+		return e.tenant, maps.Clone(e.users), true
+	}
+	out := map[string][]grants.Grant{}
+	for uid := range only {
+		if gs, ok := e.users[uid]; ok {
+			out[uid] = gs
+		}
+	}
+	return e.tenant, out, true
 }
 
 func (l *ledger) entry(b types.NamespacedName, tenant string) *ledgerEntry {

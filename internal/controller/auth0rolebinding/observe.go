@@ -59,7 +59,7 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 	}
 	// What this process saw the binding apply counts too: the cache may not hold the status
 	// its last pass wrote yet, and a grant it made must not come back as external.
-	if tenant, held, ok := r.ledger.of(client.ObjectKeyFromObject(s.obj)); ok && tenant == s.tenant {
+	if tenant, held, ok := r.ledger.of(client.ObjectKeyFromObject(s.obj), nil); ok && tenant == s.tenant {
 		for uid, gs := range held {
 			for _, g := range gs {
 				if !written[uid][g] { // claimed, maybe never written: pending, not drift
