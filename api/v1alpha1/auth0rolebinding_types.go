@@ -201,6 +201,9 @@ func (o *Auth0RoleBinding) SetConditions(c []metav1.Condition) { o.Status.Condit
 // GetReconcileStatus returns the status fields the reconcile shell computes.
 func (o *Auth0RoleBinding) GetReconcileStatus() *ReconcileStatus { return &o.Status.ReconcileStatus }
 
+// GetStatus returns the status, for the operator to write it whole.
+func (o *Auth0RoleBinding) GetStatus() any { return &o.Status }
+
 func init() {
 	SchemeBuilder.Register(&Auth0RoleBinding{}, &Auth0RoleBindingList{})
 }

@@ -234,6 +234,9 @@ func (o *Auth0User) SetConditions(c []metav1.Condition) { o.Status.Conditions = 
 // GetReconcileStatus returns the status fields the reconcile shell computes.
 func (o *Auth0User) GetReconcileStatus() *ReconcileStatus { return &o.Status.ReconcileStatus }
 
+// GetStatus returns the status, for the operator to write it whole.
+func (o *Auth0User) GetStatus() any { return &o.Status }
+
 func init() {
 	SchemeBuilder.Register(&Auth0User{}, &Auth0UserList{})
 }

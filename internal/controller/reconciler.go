@@ -6,11 +6,14 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,6 +31,8 @@ type Object interface {
 	GetConditions() []metav1.Condition
 	SetConditions([]metav1.Condition)
 	GetReconcileStatus() *v1alpha1.ReconcileStatus
+	// GetStatus returns the whole status (a pointer to it), which ReplaceStatus writes.
+	GetStatus() any
 }
 
 // Kind is one kind's reconciler behind the shell. Its methods fill the object's status; the
@@ -154,8 +159,28 @@ func patchStatus[T Object](ctx context.Context, c client.Client, before, after T
 		now := metav1.NewTime(time.Now().Truncate(time.Second))
 		cur.LastSyncTime = &now
 	}
-	if err := c.Status().Patch(ctx, after, client.MergeFrom(before)); client.IgnoreNotFound(err) != nil {
+	if err := ReplaceStatus(ctx, c, after); client.IgnoreNotFound(err) != nil {
 		return KubernetesError("cannot patch status: %w", err)
 	}
 	return nil
+}
+
+// ReplaceStatus writes obj's status whole, as a JSON patch that sets /status, and leaves in obj
+// what the API server answers. The status is the operator's alone, computed from what it
+// observed, so this is what a merge patch against the previous status would do (its lists are
+// replaced whole either way) without computing one: that took diffing both copies of the whole
+// object as JSON, megabytes for a binding of 1,000 subjects at every pass.
+func ReplaceStatus(ctx context.Context, c client.Client, obj Object) error {
+	patch, err := json.Marshal([]jsonPatchOp{{Op: "add", Path: "/status", Value: obj.GetStatus()}})
+	if err != nil {
+		return fmt.Errorf("cannot encode the status: %w", err)
+	}
+	return c.Status().Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch))
+}
+
+// jsonPatchOp is one operation of a JSON patch (RFC 6902). "add" replaces a member that exists.
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
 }

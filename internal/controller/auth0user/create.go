@@ -11,7 +11,6 @@ import (
 	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/userdiff"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // createUser creates the user when it does not exist. A user deleted in Auth0 out of band is
@@ -96,7 +95,7 @@ func (r *Reconciler) writeAhead(ctx context.Context, s *userScope, what string) 
 	if equality.Semantic.DeepEqual(s.persisted.Status, s.obj.Status) {
 		return nil
 	}
-	if err := r.Status().Patch(ctx, s.obj.DeepCopy(), client.MergeFrom(s.persisted)); err != nil {
+	if err := controller.ReplaceStatus(ctx, r.Client, s.obj.DeepCopy()); err != nil {
 		return controller.KubernetesError("cannot record %s: %w", what, err)
 	}
 	s.persisted = s.obj.DeepCopy()
