@@ -97,3 +97,40 @@ func TestShellSummarizesAndWritesOnlyChanges(t *testing.T) {
 		t.Fatalf("the same stall again wrote %d statuses and %d more events", statusWrites-writes, len(recorder.Events)-1)
 	}
 }
+
+// The status patch carries only what the pass changed: a pass working from a cached copy older
+// than the last write must not undo what it did not touch (a user id, a binding's grants).
+func TestStatusMergePatchSendsOnlyWhatChanged(t *testing.T) {
+	ready := []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "InSync"}}
+	waiting := []metav1.Condition{{Type: "Ready", Status: metav1.ConditionFalse, Reason: "PolicyDenied"}}
+	tests := []struct {
+		name          string
+		before, after v1alpha1.Auth0UserStatus
+		want          string
+	}{
+		{"nothing changed", v1alpha1.Auth0UserStatus{UserID: "a"}, v1alpha1.Auth0UserStatus{UserID: "a"}, `{"status":{}}`},
+		{"a stale copy's pass changes its conditions alone", // the server has a user id this copy lacks
+			v1alpha1.Auth0UserStatus{CreateAttempted: true, ReconcileStatus: v1alpha1.ReconcileStatus{Conditions: ready}},
+			v1alpha1.Auth0UserStatus{CreateAttempted: true, ReconcileStatus: v1alpha1.ReconcileStatus{Conditions: waiting}},
+			`{"status":{"conditions":[{"type":"Ready","status":"False","lastTransitionTime":null,"reason":"PolicyDenied","message":""}]}}`},
+		{"a field set and one cleared", v1alpha1.Auth0UserStatus{CreateAttempted: true}, v1alpha1.Auth0UserStatus{UserID: "a"},
+			`{"status":{"createAttempted":null,"userID":"a"}}`},
+		{"a nested object is diffed",
+			v1alpha1.Auth0UserStatus{Password: &v1alpha1.PasswordStatus{SecretUID: "u", SecretResourceVersion: "1", Key: "pw"}},
+			v1alpha1.Auth0UserStatus{Password: &v1alpha1.PasswordStatus{SecretUID: "u", SecretResourceVersion: "2", Key: "pw"}},
+			`{"status":{"password":{"secretResourceVersion":"2"}}}`},
+		{"a list is sent whole", v1alpha1.Auth0UserStatus{ManagedUserMetadataKeys: []string{"a", "b"}},
+			v1alpha1.Auth0UserStatus{ManagedUserMetadataKeys: []string{"a"}}, `{"status":{"managedUserMetadataKeys":["a"]}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := statusMergePatch(&tt.before, &tt.after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("patch = %s\nwant    %s", got, tt.want)
+			}
+		})
+	}
+}

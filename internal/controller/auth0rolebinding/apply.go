@@ -137,7 +137,7 @@ func (r *Reconciler) writeAhead(ctx context.Context, s *bindingScope, plans map[
 	}
 	next.Status.Subjects = entries
 	next.Status.Tenant = s.tenant
-	if err := controller.ReplaceStatus(ctx, r.Client, next); err != nil {
+	if err := controller.PatchStatus(ctx, r.Client, s.obj, next); err != nil {
 		return &controller.TransientError{Reason: conditions.ReasonKubernetesUnavailable,
 			Err: fmt.Errorf("cannot record the grants about to be added: %w", err)}
 	}

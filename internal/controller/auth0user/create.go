@@ -95,7 +95,7 @@ func (r *Reconciler) writeAhead(ctx context.Context, s *userScope, what string) 
 	if equality.Semantic.DeepEqual(s.persisted.Status, s.obj.Status) {
 		return nil
 	}
-	if err := controller.ReplaceStatus(ctx, r.Client, s.obj.DeepCopy()); err != nil {
+	if err := controller.PatchStatus(ctx, r.Client, s.persisted, s.obj.DeepCopy()); err != nil {
 		return controller.KubernetesError("cannot record %s: %w", what, err)
 	}
 	s.persisted = s.obj.DeepCopy()
