@@ -94,6 +94,7 @@ func compare(args []string) error {
 	c.compareMonitoring(defaultRender)
 	c.compareRenamed()
 	c.compareMinimal()
+	c.finalizerPolicyLeftOut()
 	c.refusedValues()
 
 	if len(c.problems) > 0 {
@@ -118,7 +119,20 @@ func run(name string, args ...string) ([]byte, error) {
 }
 
 // helmTemplate renders the chart; it fails the whole comparison if helm fails.
+// mutatingPolicyAPI is what a cluster serving MutatingAdmissionPolicy (Kubernetes 1.36 and later)
+// tells helm; helm template knows no kinds unless told, and renders the chart for such a cluster.
+const mutatingPolicyAPI = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+
 func (c *checker) helmTemplate(rel, ns string, args ...string) []*obj {
+	return c.helmTemplateFor(mutatingPolicyAPI, rel, ns, args...)
+}
+
+// helmTemplateFor renders the chart for a cluster serving api ("" for none beyond helm's
+// defaults).
+func (c *checker) helmTemplateFor(api, rel, ns string, args ...string) []*obj {
+	if api != "" {
+		args = append(args, "--api-versions", api)
+	}
 	out, err := run(c.helm, append([]string{"template", rel, chartDir, "--namespace", ns}, args...)...)
 	if err != nil {
 		fail("%v", err)
@@ -460,13 +474,14 @@ func permissions(rules any) []string {
 	return slices.Sorted(maps.Keys(set))
 }
 
-// compareNamespaced: watchNamespaces against config/namespaced, config/admission and the Role of
-// config/namespaced/team applied in each watched namespace.
+// compareNamespaced: watchNamespaces against config/namespaced, config/namespaced/admission (the
+// validating policies of config/admission) and the Role of config/namespaced/team applied in
+// each watched namespace.
 func (c *checker) compareNamespaced() {
 	values := filepath.Join(chartDir, "ci", "namespaced-values.yaml")
 	chartObjs := c.helmTemplate(release, namespace, "-f", values)
 	chart := index(chartObjs)
-	configObjs := c.kustomizeBuild("config/namespaced", "config/admission")
+	configObjs := c.kustomizeBuild("config/namespaced", "config/namespaced/admission")
 	team, _ := filepath.Glob("config/namespaced/team/*.yaml")
 	sort.Strings(team)
 	// The namespaces config/namespaced watches, from its --watch-namespaces patch.
@@ -489,7 +504,7 @@ func (c *checker) compareNamespaced() {
 		configObjs = append(configObjs, readFiles(ns, team...)...)
 	}
 	config := index(configObjs)
-	what := "namespaced values (" + values + ") vs config/namespaced + config/admission + config/namespaced/team in " + strings.Join(watched, ", ")
+	what := "namespaced values (" + values + ") vs config/namespaced + config/namespaced/admission + config/namespaced/team in " + strings.Join(watched, ", ")
 	// config/namespaced builds no metrics Service (it does not include config/default's
 	// metrics_service.yaml); the chart serves metrics the same way in both modes.
 	svc := fmt.Sprintf("Service/%s/%s-controller-manager-metrics-service", namespace, release)
@@ -613,6 +628,31 @@ func (c *checker) compareMinimal() {
 	}
 	sort.Strings(kinds)
 	c.equal("minimal values: kinds", kinds, []string{"ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"})
+}
+
+// finalizerPolicyLeftOut: the finalizer policy is rendered only for a cluster that serves
+// MutatingAdmissionPolicy (1.36 and later: an older one would refuse the install), with
+// admissionPolicies.finalizer, and for a cluster-wide install.
+func (c *checker) finalizerPolicyLeftOut() {
+	for what, objs := range map[string][]*obj{
+		"a cluster older than 1.36":         c.helmTemplateFor("", release, namespace),
+		"admissionPolicies.finalizer=false": c.helmTemplate(release, namespace, "--set", "admissionPolicies.finalizer=false"),
+		"watchNamespaces":                   c.helmTemplate(release, namespace, "--set", "watchNamespaces={team-a}"),
+	} {
+		c.checks++
+		validating := 0
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
+				c.errorf("%s: the chart renders %s %s", what, o.GetKind(), o.GetName())
+			case "ValidatingAdmissionPolicy":
+				validating++
+			}
+		}
+		if validating != 2 {
+			c.errorf("%s: %d ValidatingAdmissionPolicies rendered, want the 2 all the same", what, validating)
+		}
+	}
 }
 
 // refusedValues: values.schema.json refuses what the manager would refuse at start.

@@ -141,17 +141,30 @@ func (s *Snapshots) Get(c Client, id string, maxAge time.Duration, now time.Time
 		return nil, false
 	}
 	snap := t.users[id]
-	if snap == nil {
-		return nil, false
-	}
-	valid := snap.at
-	if t.current.After(valid) {
-		valid = t.current
-	}
-	if now.Sub(valid) > maxAge {
+	if snap == nil || now.Sub(t.validSince(snap)) > maxAge {
 		return nil, false
 	}
 	return snap.user()
+}
+
+// Has reports whether the user's copy is known to be current within maxAge, as Get would, without
+// decoding it.
+func (s *Snapshots) Has(c Client, id string, maxAge time.Duration, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.tenants[c]
+	if t == nil {
+		return false
+	}
+	snap := t.users[id]
+	return snap != nil && snap.copy != nil && now.Sub(t.validSince(snap)) <= maxAge
+}
+
+func (t *tenantSnapshots) validSince(snap *snapshot) time.Time {
+	if t.current.After(snap.at) {
+		return t.current
+	}
+	return snap.at
 }
 
 // Wrote records the user as the operator read it by id or as Auth0 answered a write of it, at
@@ -266,8 +279,8 @@ func (s *Snapshots) Current(c Client, at time.Time) {
 // Expected is the number of managed users the operator knew of before the time before: a count
 // of the managed users taken by a search started after it should be at least this, unless some
 // were deleted (or lost their marker) in Auth0. Users of deleted objects are forgotten with
-// them (or at the next full read, see Swept); users created a moment ago whose object does not
-// name them yet count, as the search does.
+// them (Forget), and users gone from Auth0 at the next full read (Swept); users created a moment
+// ago whose object does not name them yet count, as the search does.
 func (s *Snapshots) Expected(c Client, before time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

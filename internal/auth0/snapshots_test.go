@@ -46,6 +46,9 @@ func TestSnapshots(t *testing.T) {
 			s := NewSnapshots(func(u *User) bool { return u.AppMetadata["owner"] != nil })
 			tt.setup(s)
 			got, found := s.Get(c, u.ID, 5*time.Minute, tt.now)
+			if has := s.Has(c, u.ID, 5*time.Minute, tt.now); has != found {
+				t.Errorf("Has = %v, Get found %v", has, found)
+			}
 			// A copy is a User of the caller's own: the one meant is told by its UpdatedAt.
 			if found != (tt.want != nil) || found && (got.ID != tt.want.ID || !got.UpdatedAt.Equal(tt.want.UpdatedAt) ||
 				!reflect.DeepEqual(got.AppMetadata, tt.want.AppMetadata)) {

@@ -169,11 +169,11 @@ var _ = Describe("Finalizer policy", func() {
 		// what it wrote from what the operator did.
 		author := client.WithFieldOwner(k8s, "spec-author")
 		Expect(k8s.Create(ctx, passwordSecret(ns, "ada-password", testPassword))).To(Succeed())
-		u := newUser(ns, "ada", "ada@example.com")
+		u := newUser(ns, "ada", "ada-"+ns+"@example.com") // the tenant is shared by every spec
 		// The API server loads a new policy within a second or so: until then the probe objects
 		// are created without the finalizer, and deleted.
 		Eventually(func(g Gomega) {
-			probe := newUser(ns, "probe", "probe@example.com")
+			probe := newUser(ns, "probe", "probe-"+ns+"@example.com")
 			probe.Spec.PasswordSecretRef = nil
 			g.Expect(author.Create(ctx, probe)).To(Succeed())
 			g.Expect(k8s.Delete(ctx, probe)).To(Succeed())

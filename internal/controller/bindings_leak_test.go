@@ -349,6 +349,10 @@ var _ = Describe("Auth0RoleBinding never leaks access", func() {
 		st := condition(stalledBinding(dupSubjects, conditions.ReasonInvalidSpec).Status.Conditions, v1alpha1.ConditionStalled)
 		Expect(st.Message).To(ContainSubstring("spec.subjects: userID:" + id + " is named more than once"))
 		Expect(roleNames(id)).To(BeEmpty())
+		dupEmails := newBinding(ns, "dup-emails", byName("viewer"), v1alpha1.Subject{Email: "x@example.com", Connection: "google-oauth2"}, v1alpha1.Subject{Email: "x@example.com"})
+		Expect(k8s.Create(ctx, dupEmails)).To(Succeed())
+		st = condition(stalledBinding(dupEmails, conditions.ReasonInvalidSpec).Status.Conditions, v1alpha1.ConditionStalled)
+		Expect(st.Message).To(ContainSubstring("spec.subjects: email:x@example.com is named more than once"))
 		// The most subjects the schema allows are accepted, by server-side apply as GitOps tools
 		// use it too.
 		most := make([]v1alpha1.Subject, 1000)

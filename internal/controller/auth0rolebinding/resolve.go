@@ -287,7 +287,7 @@ func (r *Reconciler) resolveSubjects(ctx context.Context, s *bindingScope) error
 }
 
 // missingRefWait is how long a binding waits for an Auth0User it names to appear before it
-// reports it missing: as long as it gathers subject changes.
+// reports it missing: as long as a small binding gathers subject changes.
 const missingRefWait = subjectDebounce
 
 // missingRefGrace reports whether the binding may still wait for a missing Auth0User, and until
@@ -409,24 +409,19 @@ func lookUpEmails(ctx context.Context, c auth0.Client, subjects []resolvedSubjec
 	return nil
 }
 
-// subjectsNamedOnce refuses a binding naming a subject twice. The schema cannot: see
-// Auth0RoleBindingSpec.Subjects.
+// subjectsNamedOnce refuses a binding naming a subject twice (the schema cannot: see
+// Auth0RoleBindingSpec.Subjects), by the key its status entry has: an email named twice, even
+// with two connections, would share one entry, and its grants would move between the two users.
 func subjectsNamedOnce(subjects []v1alpha1.Subject) error {
-	seen := make(map[v1alpha1.Subject]bool, len(subjects))
+	seen := make(map[string]bool, len(subjects))
 	for _, sub := range subjects {
-		if seen[sub] {
-			return controller.Stalled(conditions.ReasonInvalidSpec, "spec.subjects: %s is named more than once; name each subject once", subjectLabel(sub))
+		key := subjectKey(sub)
+		if seen[key] {
+			return controller.Stalled(conditions.ReasonInvalidSpec, "spec.subjects: %s is named more than once (an email counts once whatever its connection); name each subject once", key)
 		}
-		seen[sub] = true
+		seen[key] = true
 	}
 	return nil
-}
-
-func subjectLabel(s v1alpha1.Subject) string {
-	if s.Connection != "" {
-		return fmt.Sprintf("%s (connection %s)", subjectKey(s), s.Connection)
-	}
-	return subjectKey(s)
 }
 
 func subjectKey(s v1alpha1.Subject) string {

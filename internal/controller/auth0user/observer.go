@@ -219,7 +219,7 @@ func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[str
 	}
 	ids := make([]string, 0, len(byID))
 	for id := range byID {
-		if _, known := o.Snapshots.Get(c, id, o.FullInterval, at); everyone || !known {
+		if everyone || !o.Snapshots.Has(c, id, o.FullInterval, at) {
 			ids = append(ids, id)
 		}
 	}
