@@ -420,7 +420,8 @@ func TestE2E(t *testing.T) {
 			return nil
 		})
 		// Only the kept CRDs remain of the release: no RBAC, no admission policies, no lease holder.
-		for _, kind := range []string{"clusterrole", "clusterrolebinding", "validatingadmissionpolicy", "validatingadmissionpolicybinding"} {
+		for _, kind := range []string{"clusterrole", "clusterrolebinding", "validatingadmissionpolicy", "validatingadmissionpolicybinding",
+			"mutatingadmissionpolicy", "mutatingadmissionpolicybinding"} {
 			if out := kubectl(t, "get", kind, "-l", "app.kubernetes.io/instance="+release, "-o", "name"); strings.TrimSpace(out) != "" {
 				t.Errorf("left after uninstall: %s", out)
 			}
