@@ -63,6 +63,9 @@ func main() {
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if percent := collectSooner(); percent > 0 {
+		ctrl.Log.Info("garbage collection when the heap grows by a fraction of what is live (GOGC unset)", "gcPercent", percent)
+	}
 	if limit := limitMemory(); limit > 0 {
 		ctrl.Log.Info("heap kept under the container's memory limit", "softLimitBytes", limit)
 	}

@@ -7,16 +7,19 @@
 //   - convergence: the time until all objects are Ready against the lower bound (write calls
 //     needed / rate limit), the calls made in that time against the write calls, by route, and
 //     the 429 answers;
-//   - the manager's CPU profile over the first --cpu-profile-seconds of convergence (top 20 by
-//     cumulative time) and its heap right after convergence (in-use total, top 15);
+//   - the CPU each process used while converging (the API server, etcd, the manager, the bench
+//     with the emulator: what bounds convergence on a fast tenant), the manager's and the API
+//     server's CPU profiles over the first --cpu-profile-seconds of convergence (top 20 by
+//     cumulative time) and the manager's heap right after convergence (in-use total, top 15);
 //   - one steady-state resync (a --resync window with nothing changed): the calls of each short
 //     interval (--observe-interval) and of the whole window, by route, and the writes it caused
 //     to the API server (status patches, events, anything: 0 when nothing changed);
 //   - drift latency: the names of --drift-sample users changed in Auth0 at random moments over
 //     two short intervals, and the time until the operator has put each back (p50, p95, max,
 //     and how many were not corrected), with the calls and the API server writes of that phase;
-//   - at the end, the manager's heap (in-use total, top 15, the runtime's figures) and its peak
-//     memory (VmHWM).
+//   - at the end, the manager's heap (in-use total, top 15, the runtime's figures), its peak
+//     memory (VmHWM, which counts the pages of its binary mapped in: some 45 MiB before it holds
+//     any object, printed at the start) and the peak of its own, anonymous memory (sampled).
 //
 // The manager serves pprof on a free local port; profiles are written to $TMPDIR and its log
 // to $TMPDIR/auth0-bench-manager.log.
@@ -39,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -225,8 +229,12 @@ func run(o options) error {
 	}
 	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, search index lag %s, GOMEMLIMIT %q, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d workers\n",
 		n, nb, perms, rate, o.searchLag, o.memLimit, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
+	fmt.Printf("manager in memory before any object: %s\n", residentMemory(manager.Process.Pid))
+	anonPeak := sampleAnonPeak(manager.Process.Pid, 200*time.Millisecond)
 	tenant.ResetCounters()
 	cpu := prof.startCPU(o.cpuProfile, filepath.Join(os.TempDir(), "auth0-bench-cpu.pprof"))
+	apiCPU := apiServerCPU(cfg, o.cpuProfile, filepath.Join(os.TempDir(), "auth0-bench-apiserver-cpu.pprof"))
+	cpuBefore := readCPUTimes(manager.Process.Pid)
 	stopSampling := make(chan struct{})
 	peak := prof.sampleLivePeak(2*time.Second, filepath.Join(os.TempDir(), "auth0-bench-heap-peak.pprof"), stopSampling)
 	start := time.Now()
@@ -239,6 +247,7 @@ func run(o options) error {
 		return err
 	}
 	converged := time.Since(start)
+	cpuUsed := readCPUTimes(manager.Process.Pid).since(cpuBefore, converged)
 	close(stopSampling)
 	counts := tenant.Counters()
 	// Taken before anything else, so that it shows what convergence left behind.
@@ -253,6 +262,7 @@ func run(o options) error {
 	fmt.Printf("calls during convergence: %d = %.2f x the write calls (%d)\n", total, float64(total)/float64(lb.total()), lb.total())
 	printRoutes(counts)
 	fmt.Printf("API server writes while converging (objects as written, watched): %s\n", written)
+	fmt.Printf("CPU used while converging: %s\n", cpuUsed)
 
 	if cpu != nil {
 		fmt.Printf("\nmanager CPU profile, %s from the start of the objects' creation", o.cpuProfile)
@@ -266,6 +276,14 @@ func run(o options) error {
 			fmt.Printf("  unavailable: %v\n", err)
 		} else {
 			printTop(prof.top(cpu.file, "-cum", "-nodecount=20"))
+		}
+	}
+	if apiCPU != nil {
+		fmt.Printf("\nAPI server CPU profile over the same %s, top 20 by cumulative time:\n", o.cpuProfile)
+		if err := apiCPU.wait(); err != nil {
+			fmt.Printf("  unavailable: %v\n", err)
+		} else {
+			printTop(profiler{}.top(apiCPU.file, "-cum", "-nodecount=20"))
 		}
 	}
 	<-peak.done
@@ -314,7 +332,8 @@ func run(o options) error {
 	fmt.Printf("\nmanager heap at the end (after a GC), top 15 by inuse_space:\n")
 	endHeap, endHeapErr := prof.heap(filepath.Join(os.TempDir(), "auth0-bench-heap-end.pprof"))
 	printHeap(prof, endHeap, endHeapErr)
-	fmt.Printf("\nmanager peak memory (VmHWM): %s\n", peakMemory(manager.Process.Pid))
+	fmt.Printf("\nmanager peak memory (VmHWM): %s; its own (anonymous: heap, stacks, the runtime; without its binary's pages) at most %.1f MiB (sampled every 200 ms); in memory now: %s\n",
+		peakMemory(manager.Process.Pid), float64(anonPeak.Load())/(1<<20), residentMemory(manager.Process.Pid))
 	fmt.Printf("manager Go heap at the end: %s\n", prof.runtimeHeap())
 	return nil
 }
@@ -578,16 +597,62 @@ func sortedRoutes(counts map[string]map[int]int64) []string {
 	return routes
 }
 
-func peakMemory(pid int) string {
+func peakMemory(pid int) string { return memoryFigures(pid, "VmHWM") }
+
+// sampleAnonPeak keeps the largest RssAnon of the process, sampled every interval until it
+// exits: the kernel keeps a peak (VmHWM) only of the whole, which includes the pages of the
+// binary's code that are mapped in (some 45 MiB for the manager before it holds any object).
+func sampleAnonPeak(pid int, interval time.Duration) *atomic.Int64 {
+	peak := &atomic.Int64{}
+	go func() {
+		for {
+			kb, ok := statusKB(pid, "RssAnon")
+			if !ok {
+				return
+			}
+			if b := kb << 10; b > peak.Load() {
+				peak.Store(b)
+			}
+			time.Sleep(interval)
+		}
+	}()
+	return peak
+}
+
+// statusKB reads one figure (in kB) of /proc/<pid>/status.
+func statusKB(pid int, name string) (int64, bool) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return "unknown (" + err.Error() + ")"
+		return 0, false
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name+":" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb, err == nil
 		}
 	}
-	return "unknown"
+	return 0, false
+}
+
+// residentMemory is what the manager holds in memory now: all of it, and of that its own data
+// (anonymous) and the pages of its binary (file-backed), which no heap work reduces.
+func residentMemory(pid int) string {
+	return memoryFigures(pid, "VmRSS", "RssAnon", "RssFile")
+}
+
+// memoryFigures reads figures (in kB) of /proc/<pid>/status, in MiB.
+func memoryFigures(pid int, names ...string) string {
+	var parts []string
+	for _, name := range names {
+		if kb, ok := statusKB(pid, name); ok {
+			parts = append(parts, fmt.Sprintf("%s %.1f MiB", name, float64(kb)/1024))
+		}
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	if len(parts) == 1 {
+		return strings.TrimPrefix(parts[0], names[0]+" ")
+	}
+	return strings.Join(parts, ", ")
 }

@@ -46,14 +46,19 @@ func (p profiler) waitUp(timeout time.Duration) error {
 
 // fetch saves one profile (path with its query) to file.
 func (p profiler) fetch(client *http.Client, path, file string) error {
-	resp, err := client.Get(p.url(path))
+	return fetchTo(client, p.url(path), file)
+}
+
+// fetchTo saves what url answers to file.
+func fetchTo(client *http.Client, url, file string) error {
+	resp, err := client.Get(url)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s answered %s: %s", path, resp.Status, bytes.TrimSpace(body))
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, bytes.TrimSpace(body))
 	}
 	f, err := os.Create(file)
 	if err != nil {
@@ -101,7 +106,11 @@ func (p profiler) heap(file string) (string, error) {
 
 // top runs go tool pprof -top with args on a profile file.
 func (p profiler) top(file string, args ...string) (string, error) {
-	cmd := exec.Command("go", append(append([]string{"tool", "pprof", "-top"}, args...), p.binary, file)...)
+	args = append([]string{"tool", "pprof", "-top"}, args...)
+	if p.binary != "" { // else the profile's own symbols (a process of another binary)
+		args = append(args, p.binary)
+	}
+	cmd := exec.Command("go", append(args, file)...)
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string

@@ -76,9 +76,14 @@ func NewSet(items ...Grant) Set {
 	return s
 }
 
-// FromStatus makes a Set of role ids and "<API> <scope>" permissions, as status records them.
+// FromStatus makes a Set of role ids and "<API> <scope>" permissions, as status records them;
+// nil (an empty Set to read, not to write) when there are none: a binding reads a few of these
+// per subject per pass, most of them empty.
 func FromStatus(roleIDs, permissions []string) Set {
-	s := Set{}
+	if len(roleIDs) == 0 && len(permissions) == 0 {
+		return nil
+	}
+	s := make(Set, len(roleIDs)+len(permissions))
 	for _, id := range roleIDs {
 		s[Role(id)] = true
 	}
@@ -209,13 +214,24 @@ func PlanUser(in Input) Plan {
 		}
 	}
 	// What this binding applied, or may have applied (pending), and no longer wants.
-	for _, g := range Union(in.Applied, in.Pending).Sorted() {
-		if in.Desired[g] || in.HeldByOthers[g] || !in.Observed[g] {
-			continue
+	for g := range in.Applied {
+		if removable(in, g) {
+			p.Remove = append(p.Remove, g)
 		}
-		p.Remove = append(p.Remove, g)
 	}
+	for g := range in.Pending {
+		if !in.Applied[g] && removable(in, g) {
+			p.Remove = append(p.Remove, g)
+		}
+	}
+	slices.SortFunc(p.Remove, compare)
 	return p
+}
+
+// removable reports whether a grant this binding applied or recorded as pending is to be
+// revoked: no longer wanted, held by no other binding, and still present.
+func removable(in Input, g Grant) bool {
+	return !in.Desired[g] && !in.HeldByOthers[g] && in.Observed[g]
 }
 
 // Release is the plan for a binding that is going away (or a subject that left it): revoke

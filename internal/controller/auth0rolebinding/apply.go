@@ -3,6 +3,9 @@ package auth0rolebinding
 import (
 	"context"
 	"fmt"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -113,8 +116,10 @@ func (r *Reconciler) writeAhead(ctx context.Context, s *bindingScope, plans map[
 	if !adds {
 		return nil
 	}
-	next := s.obj.DeepCopy()
-	entries := next.Status.Subjects
+	// The status as it will be: entries are copied (and only the changed ones get new lists),
+	// the object is not.
+	next := s.obj.Status
+	entries := slices.Clone(next.Subjects)
 	index := map[string]int{} // subject key and user id -> entry
 	for i, e := range entries {
 		index[e.Subject+"\x00"+e.UserID] = i
@@ -135,15 +140,16 @@ func (r *Reconciler) writeAhead(ctx context.Context, s *bindingScope, plans map[
 		pending := grants.Union(grants.FromStatus(entries[i].PendingRoles, entries[i].PendingPermissions), grants.NewSet(p.Add...))
 		entries[i].PendingRoles, entries[i].PendingPermissions = grants.ToStatus(pending.Sorted())
 	}
-	next.Status.Subjects = entries
-	next.Status.Tenant = s.tenant
-	if err := controller.PatchStatus(ctx, r.Client, s.obj, next); err != nil {
+	next.Subjects = entries
+	next.Tenant = s.tenant
+	answer := &v1alpha1.Auth0RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: s.obj.Namespace, Name: s.obj.Name}}
+	if err := controller.PatchStatusChange(ctx, r.Client, answer, &s.obj.Status, &next); err != nil {
 		return &controller.TransientError{Reason: conditions.ReasonKubernetesUnavailable,
 			Err: fmt.Errorf("cannot record the grants about to be added: %w", err)}
 	}
 	// Kept in the object the shell patches at the end, so that a pass failing after this point
 	// leaves the record in place (the object keeps the resourceVersion the shell read).
-	s.obj.Status.Subjects, s.obj.Status.Tenant = next.Status.Subjects, next.Status.Tenant
+	s.obj.Status.Subjects, s.obj.Status.Tenant = next.Subjects, next.Tenant
 	return nil
 }
 

@@ -59,13 +59,9 @@ type othersGrants struct {
 }
 
 func (o othersGrants) add(m map[string]grants.Set, uid string, g grants.Grant) {
-	if !o.only[uid] {
-		return
+	if o.only[uid] {
+		add(m, uid, g)
 	}
-	if m[uid] == nil {
-		m[uid] = grants.Set{}
-	}
-	m[uid][g] = true
 }
 
 // grantsOfOthers collects, per user id of mine, what the other bindings of tenant hold: those grants must
@@ -98,19 +94,21 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 		// What b applied (or is about to) is the operator's, whatever b's state: a binding being
 		// deleted, stalled or denied has not revoked it yet, and another binding that finds it
 		// in Auth0 must not take it for external (which nobody ever revokes).
-		appliedBy := map[string]grants.Set{} // of my users only
+		appliedBy := map[string][]grants.Grant{} // of my users only
 		for uid, gs := range ledgered {
-			appliedBy[uid] = grants.NewSet(gs...)
+			appliedBy[uid] = gs
 		}
 		if !known {
 			for _, sub := range b.Status.Subjects {
 				if mine[sub.UserID] {
-					appliedBy[sub.UserID] = grants.Union(appliedBy[sub.UserID], grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions))
+					for g := range grants.Union(grants.FromStatus(sub.Roles, sub.Permissions), grants.FromStatus(sub.PendingRoles, sub.PendingPermissions)) {
+						appliedBy[sub.UserID] = append(appliedBy[sub.UserID], g)
+					}
 				}
 			}
 		}
-		for uid, set := range appliedBy {
-			for g := range set {
+		for uid, gs := range appliedBy {
+			for _, g := range gs {
 				out.add(out.applied, uid, g)
 			}
 		}
@@ -126,14 +124,14 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 		if !allowed {
 			continue
 		}
-		for uid, set := range appliedBy {
-			for g := range set {
+		for uid, gs := range appliedBy {
+			for _, g := range gs {
 				out.add(out.held, uid, g)
 			}
 		}
-		resolved := map[string]string{} // subject key -> user id
+		resolved := map[string]string{} // subject key -> user id, of my users only
 		for _, sub := range b.Status.Subjects {
-			if sub.UserID == "" {
+			if !mine[sub.UserID] {
 				continue
 			}
 			resolved[sub.Subject] = sub.UserID

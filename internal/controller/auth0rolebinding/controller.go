@@ -275,8 +275,8 @@ func (r *Reconciler) subjectsReady(ctx context.Context, b *v1alpha1.Auth0RoleBin
 		if sub.UserRef == "" {
 			continue
 		}
-		var u v1alpha1.Auth0User
-		if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: sub.UserRef}, &u); err != nil || u.Status.UserID == "" {
+		var u v1alpha1.Auth0User // read-only: the cache's own copy
+		if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: sub.UserRef}, &u, client.UnsafeDisableDeepCopy); err != nil || u.Status.UserID == "" {
 			r.readyScans.Store(b.UID, readyScan{generation: b.Generation, next: i})
 			return false
 		}

@@ -53,9 +53,9 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 			continue
 		}
 		uid := prev.UserID // several entries may name one user (its email and its Auth0User)
-		applied[uid] = grants.Union(applied[uid], grants.FromStatus(prev.Roles, prev.Permissions))
-		external[uid] = grants.Union(external[uid], grants.FromStatus(prev.ExternalRoles, prev.ExternalPermissions))
-		written[uid] = grants.Union(written[uid], grants.FromStatus(prev.PendingRoles, prev.PendingPermissions))
+		addRecorded(applied, uid, prev.Roles, prev.Permissions)
+		addRecorded(external, uid, prev.ExternalRoles, prev.ExternalPermissions)
+		addRecorded(written, uid, prev.PendingRoles, prev.PendingPermissions)
 	}
 	// What this process saw the binding apply counts too: the cache may not hold the status
 	// its last pass wrote yet, and a grant it made must not come back as external.
@@ -63,7 +63,7 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 		for uid, gs := range held {
 			for _, g := range gs {
 				if !written[uid][g] { // claimed, maybe never written: pending, not drift
-					applied[uid] = grants.Union(applied[uid], grants.NewSet(g))
+					add(applied, uid, g)
 				}
 			}
 		}
@@ -109,6 +109,26 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 	}
 	s.applied, s.external, s.written, s.current, s.observed = applied, external, written, current, observed
 	return nil
+}
+
+// addRecorded adds to m[uid] the grants a status entry records, and makes uid known to m even
+// when it records none (applied tells the subjects recorded before from fresh ones). Sets are
+// made only for grants: at 1,000 subjects, an empty set each per pass was a megabyte.
+func addRecorded(m map[string]grants.Set, uid string, roleIDs, permissions []string) {
+	if _, ok := m[uid]; !ok {
+		m[uid] = nil
+	}
+	for g := range grants.FromStatus(roleIDs, permissions) {
+		add(m, uid, g)
+	}
+}
+
+// add adds g to m[uid].
+func add(m map[string]grants.Set, uid string, g grants.Grant) {
+	if m[uid] == nil {
+		m[uid] = grants.Set{}
+	}
+	m[uid][g] = true
 }
 
 // observeGrants reads what Auth0 holds of the grants that matter (desired, applied, pending or

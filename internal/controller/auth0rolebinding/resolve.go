@@ -239,8 +239,8 @@ func (r *Reconciler) resolveSubjects(ctx context.Context, s *bindingScope) error
 		prev, seen := previous[rs.key]
 		switch {
 		case sub.UserRef != "":
-			var u v1alpha1.Auth0User
-			err := r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: sub.UserRef}, &u)
+			var u v1alpha1.Auth0User // read-only: the cache's own copy, not a deep copy per subject
+			err := r.Get(ctx, types.NamespacedName{Namespace: s.obj.Namespace, Name: sub.UserRef}, &u, client.UnsafeDisableDeepCopy)
 			switch {
 			case apierrors.IsNotFound(err):
 				// Waited for briefly (GitOps tools apply a binding and its users together, and the
