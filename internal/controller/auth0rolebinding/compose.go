@@ -129,9 +129,15 @@ func (r *Reconciler) grantsOfOthers(ctx context.Context, self *v1alpha1.Auth0Rol
 				out.add(out.held, uid, g)
 			}
 		}
-		resolved := map[string]string{} // subject key -> user id, of my users only
+		resolved := map[string]string{} // subject key -> user id (the key's newest entry), of my users only
 		for _, sub := range b.Status.Subjects {
+			if sub.UserID == "" {
+				continue
+			}
 			if !mine[sub.UserID] {
+				// A newer entry of the key (an email that now names another user) replaces an
+				// older one naming one of mine: b's spec no longer wants anything for that one.
+				delete(resolved, sub.Subject)
 				continue
 			}
 			resolved[sub.Subject] = sub.UserID

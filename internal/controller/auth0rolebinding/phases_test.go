@@ -144,6 +144,16 @@ func TestComposeProtectsWhatOtherBindingsOfTheSameTenantHold(t *testing.T) {
 			o.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: conditions.ReasonAuth0Rejected, LastTransitionTime: metav1.Now()}}
 			return o
 		}, false},
+		{"a binding whose email subject now names another user wants nothing for the one it named before", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
+			bob := f.user("bob@example.com")
+			o := f.verified(binding("other", []string{"admin"}, v1alpha1.Subject{Email: "bob@example.com"}))
+			// Its newest entry of the key is bob's; alice's stays until what it holds is released.
+			o.Status.Subjects = []v1alpha1.SubjectStatus{
+				{Subject: "email:bob@example.com", UserID: alice},
+				{Subject: "email:bob@example.com", UserID: bob, PendingRoles: []string{f.roleID("admin")}},
+			}
+			return o
+		}, false},
 		{"a binding of another tenant protects nothing here", func(f *fixture, alice string) *v1alpha1.Auth0RoleBinding {
 			o := binding("other", nil, byID(alice))
 			o.Spec.TenantRef.SecretName = otherTenant
