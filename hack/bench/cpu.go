@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -70,7 +71,7 @@ func procStat(pid int) (comm string, ppid int, used time.Duration, ok bool) {
 	return comm, ppid, time.Duration(utime+stime) * time.Second / clockTicks, true
 }
 
-// since prints the CPU each process used between before and t over wall time, in cores.
+// since tells the CPU each process used between before and t, and its share of wall time in cores.
 func (t cpuTimes) since(before cpuTimes, wall time.Duration) string {
 	names := make([]string, 0, len(t))
 	for name := range t {
@@ -88,19 +89,8 @@ func (t cpuTimes) since(before cpuTimes, wall time.Duration) string {
 // apiServerCPU records d of the API server's CPU profile into file (its /debug/pprof, served to
 // an administrator), so that what the control plane spends converging is seen, not guessed.
 func apiServerCPU(cfg *rest.Config, d time.Duration, file string) *cpuProfile {
-	if d <= 0 {
-		return nil
-	}
-	c := &cpuProfile{file: file, done: make(chan struct{})}
-	go func() {
-		defer close(c.done)
-		httpClient, err := rest.HTTPClientFor(cfg)
-		if err != nil {
-			c.err = err
-			return
-		}
-		httpClient.Timeout = d + time.Minute
-		c.err = fetchTo(httpClient, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds())), file)
-	}()
-	return c
+	return recordCPU(d, file, func() (*http.Client, string, error) {
+		client, err := rest.HTTPClientFor(cfg)
+		return client, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(cfg.Host, "/"), int(d.Seconds())), err
+	})
 }

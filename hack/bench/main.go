@@ -332,7 +332,7 @@ func run(o options) error {
 	fmt.Printf("\nmanager heap at the end (after a GC), top 15 by inuse_space:\n")
 	endHeap, endHeapErr := prof.heap(filepath.Join(os.TempDir(), "auth0-bench-heap-end.pprof"))
 	printHeap(prof, endHeap, endHeapErr)
-	fmt.Printf("\nmanager peak memory (VmHWM): %s; its own (anonymous: heap, stacks, the runtime; without its binary's pages) at most %.1f MiB (sampled every 200 ms); in memory now: %s\n",
+	fmt.Printf("\nmanager peak memory: %s; its own (anonymous: heap, stacks, the runtime; without its binary's pages) at most %.1f MiB (sampled every 200 ms); in memory now: %s\n",
 		peakMemory(manager.Process.Pid), float64(anonPeak.Load())/(1<<20), residentMemory(manager.Process.Pid))
 	fmt.Printf("manager Go heap at the end: %s\n", prof.runtimeHeap())
 	return nil
@@ -650,9 +650,6 @@ func memoryFigures(pid int, names ...string) string {
 	}
 	if len(parts) == 0 {
 		return "unknown"
-	}
-	if len(parts) == 1 {
-		return strings.TrimPrefix(parts[0], names[0]+" ")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -71,24 +71,37 @@ func fetchTo(client *http.Client, url, file string) error {
 	return f.Close()
 }
 
-// cpuProfile is a CPU profile being recorded by the manager.
+// cpuProfile is a CPU profile being recorded by a process (the manager, or the API server).
 type cpuProfile struct {
 	file string
 	done chan struct{}
 	err  error
 }
 
-// startCPU starts recording d of CPU profile into file, or returns nil for d <= 0. The manager
-// samples for d whatever happens meanwhile, and answers only then: the caller waits for it.
+// startCPU starts recording d of the manager's CPU profile into file, or returns nil for d <= 0.
 func (p profiler) startCPU(d time.Duration, file string) *cpuProfile {
+	return recordCPU(d, file, func() (*http.Client, string, error) {
+		return &http.Client{}, p.url(fmt.Sprintf("profile?seconds=%d", int(d.Seconds()))), nil
+	})
+}
+
+// recordCPU records d of CPU profile into file from the /debug/pprof/profile URL endpoint gives
+// (with the client to ask it), or returns nil for d <= 0. The process samples for d whatever
+// happens meanwhile, and answers only then: the caller waits for it.
+func recordCPU(d time.Duration, file string, endpoint func() (*http.Client, string, error)) *cpuProfile {
 	if d <= 0 {
 		return nil
 	}
 	c := &cpuProfile{file: file, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
-		client := &http.Client{Timeout: d + time.Minute}
-		c.err = p.fetch(client, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), file)
+		client, url, err := endpoint()
+		if err != nil {
+			c.err = err
+			return
+		}
+		client.Timeout = d + time.Minute
+		c.err = fetchTo(client, url, file)
 	}()
 	return c
 }

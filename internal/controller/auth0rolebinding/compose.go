@@ -60,7 +60,7 @@ type othersGrants struct {
 
 func (o othersGrants) add(m map[string]grants.Set, uid string, g grants.Grant) {
 	if o.only[uid] {
-		add(m, uid, g)
+		addGrant(m, uid, g)
 	}
 }
 

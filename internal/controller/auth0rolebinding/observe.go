@@ -63,7 +63,7 @@ func (r *Reconciler) observe(ctx context.Context, s *bindingScope) error {
 		for uid, gs := range held {
 			for _, g := range gs {
 				if !written[uid][g] { // claimed, maybe never written: pending, not drift
-					add(applied, uid, g)
+					addGrant(applied, uid, g)
 				}
 			}
 		}
@@ -119,12 +119,12 @@ func addRecorded(m map[string]grants.Set, uid string, roleIDs, permissions []str
 		m[uid] = nil
 	}
 	for g := range grants.FromStatus(roleIDs, permissions) {
-		add(m, uid, g)
+		addGrant(m, uid, g)
 	}
 }
 
-// add adds g to m[uid].
-func add(m map[string]grants.Set, uid string, g grants.Grant) {
+// addGrant adds g to m[uid].
+func addGrant(m map[string]grants.Set, uid string, g grants.Grant) {
 	if m[uid] == nil {
 		m[uid] = grants.Set{}
 	}
