@@ -24,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/usersync/auth0-operator/api/v1alpha1"
@@ -99,7 +98,7 @@ func New(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		metricsOpts.BindAddress = "0"
 	}
 	if o.SecureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metrics.Authorized
 	}
 	probeAddr := o.ProbeAddr
 	if probeAddr == "" {
