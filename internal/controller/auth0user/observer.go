@@ -10,6 +10,8 @@ import (
 	"github.com/usersync/auth0-operator/internal/conditions"
 	"github.com/usersync/auth0-operator/internal/controller"
 	"github.com/usersync/auth0-operator/internal/userdiff"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -77,11 +79,13 @@ func (o *UserObserver) Start(ctx context.Context) error {
 	}
 }
 
-// tenantUsers are the objects of one tenant that the observer looks after, by user id.
+// tenantUsers are the objects of one tenant that the observer looks after, by user id. Only
+// their keys are kept: the list they come from (10,000 objects of 700 bytes at 10,000 users)
+// is dropped before the tenant is read, which can take seconds.
 type tenantUsers struct {
 	namespace string
 	ref       *v1alpha1.TenantReference
-	byID      map[string]*v1alpha1.Auth0User
+	byID      map[string]types.NamespacedName
 }
 
 func (o *UserObserver) observe(ctx context.Context) {
@@ -101,19 +105,19 @@ func (o *UserObserver) observe(ctx context.Context) {
 		}
 		key := controller.TenantKey(u.Namespace, u.Spec.TenantRef)
 		if groups[key] == nil {
-			groups[key] = &tenantUsers{namespace: u.Namespace, ref: u.Spec.TenantRef, byID: map[string]*v1alpha1.Auth0User{}}
+			groups[key] = &tenantUsers{namespace: u.Namespace, ref: u.Spec.TenantRef, byID: map[string]types.NamespacedName{}}
 		}
-		groups[key].byID[u.Status.UserID] = u
+		groups[key].byID[u.Status.UserID] = client.ObjectKeyFromObject(u)
 	}
 	// Objects of several namespaces on the same credentials share a client, and its count.
-	byClient := map[auth0.Client]map[string]*v1alpha1.Auth0User{}
+	byClient := map[auth0.Client]map[string]types.NamespacedName{}
 	for _, g := range groups {
 		c, err := o.Tenants.ClientFor(ctx, g.namespace, g.ref)
 		if err != nil {
 			continue // each object reports its tenant problem on its own reconcile
 		}
 		if byClient[c] == nil {
-			byClient[c] = map[string]*v1alpha1.Auth0User{}
+			byClient[c] = map[string]types.NamespacedName{}
 		}
 		for id, u := range g.byID {
 			byClient[c][id] = u
@@ -125,9 +129,11 @@ func (o *UserObserver) observe(ctx context.Context) {
 			logger.Info("cannot observe the tenant's users; objects fall back to reads by id on their resync", "error", err.Error())
 		}
 		for _, id := range changed {
-			if u := byID[id]; u != nil {
+			if key, ok := byID[id]; ok {
+				// The Auth0User controller needs only the key of the object to wake.
+				woken := &v1alpha1.Auth0User{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 				select {
-				case o.Events <- event.GenericEvent{Object: u}:
+				case o.Events <- event.GenericEvent{Object: woken}:
 				case <-ctx.Done():
 					return
 				}
@@ -137,11 +143,11 @@ func (o *UserObserver) observe(ctx context.Context) {
 }
 
 // observeTenant looks at one tenant and returns the ids of the users that changed.
-func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User) ([]string, error) {
+func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID map[string]types.NamespacedName) ([]string, error) {
 	if o.tenants == nil {
 		o.tenants = map[auth0.Client]*observation{}
 	}
-	wanted := func(id string) bool { return byID[id] != nil }
+	wanted := func(id string) bool { _, ok := byID[id]; return ok }
 	st := o.tenants[c]
 	if st == nil {
 		st = &observation{}
@@ -211,7 +217,7 @@ func changedSince(ctx context.Context, c auth0.Client, marker string, from time.
 // readAll counts this cluster's users, then reads users by id (a search per 50 ids): every one
 // the objects name or the snapshots know, or only the objects' users without a current
 // snapshot, and returns the ids that changed or are gone.
-func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]*v1alpha1.Auth0User, wanted func(string) bool,
+func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[string]types.NamespacedName, wanted func(string) bool,
 	st *observation, at time.Time, everyone bool) ([]string, error) {
 	count, err := c.SearchUsersPage(ctx, o.markerQuery(), "", 0, 1)
 	if err != nil {
@@ -227,7 +233,7 @@ func (o *UserObserver) readAll(ctx context.Context, c auth0.Client, byID map[str
 		// Known users no object names (yet: the cache lags the operator's writes; or any more:
 		// an object deleted without the operator) are read too, so that one gone is dropped.
 		for _, id := range o.Snapshots.Known(c) {
-			if byID[id] == nil {
+			if !wanted(id) {
 				ids = append(ids, id)
 			}
 		}
