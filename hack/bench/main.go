@@ -42,7 +42,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -308,7 +307,10 @@ func run(o options) error {
 		return err
 	}
 	tenant.ResetCounters()
+	stopSteadySampling := make(chan struct{})
+	steadyPeak := prof.sampleLivePeak(2*time.Second, filepath.Join(os.TempDir(), "auth0-bench-heap-peak-steady.pprof"), stopSteadySampling)
 	intervals := sampleCounters(tenant, o.resync, o.observe)
+	close(stopSteadySampling)
 	counts = tenant.Counters()
 	if err := stopWatches(watches); err != nil {
 		return err
@@ -322,6 +324,10 @@ func run(o options) error {
 	fmt.Printf("per-object polling would take %d calls (one read per user), Terraform-style refresh %d (user, roles, permissions): %s and %s more\n",
 		n, 3*n, times(float64(n)/float64(max(total, 1))), times(float64(3*n)/float64(max(total, 1))))
 	printWrites("one steady-state resync", watches)
+	<-steadyPeak.done
+	fmt.Printf("manager's largest live heap during it (sampled every 2 s, as of its last GC): %.1f MiB, %s after it began, top 15 by inuse_space:\n",
+		float64(steadyPeak.bytes)/(1<<20), steadyPeak.at.Round(time.Second))
+	printHeap(prof, steadyPeak.file, steadyPeak.err)
 
 	if o.driftSample > 0 {
 		if err := measureDrift(ctx, tenant, dyn, min(o.driftSample, n), n, o.observe); err != nil {
@@ -332,8 +338,8 @@ func run(o options) error {
 	fmt.Printf("\nmanager heap at the end (after a GC), top 15 by inuse_space:\n")
 	endHeap, endHeapErr := prof.heap(filepath.Join(os.TempDir(), "auth0-bench-heap-end.pprof"))
 	printHeap(prof, endHeap, endHeapErr)
-	fmt.Printf("\nmanager peak memory: %s; its own (anonymous: heap, stacks, the runtime; without its binary's pages) at most %.1f MiB (sampled every 200 ms); in memory now: %s\n",
-		peakMemory(manager.Process.Pid), float64(anonPeak.Load())/(1<<20), residentMemory(manager.Process.Pid))
+	fmt.Printf("\nmanager peak memory: %s; its own (anonymous: heap, stacks, the runtime; without its binary's pages) at most %s; in memory now: %s\n",
+		peakMemory(manager.Process.Pid), anonPeak, residentMemory(manager.Process.Pid))
 	fmt.Printf("manager Go heap at the end: %s\n", prof.runtimeHeap())
 	return nil
 }
@@ -602,21 +608,38 @@ func peakMemory(pid int) string { return memoryFigures(pid, "VmHWM") }
 // sampleAnonPeak keeps the largest RssAnon of the process, sampled every interval until it
 // exits: the kernel keeps a peak (VmHWM) only of the whole, which includes the pages of the
 // binary's code that are mapped in (some 45 MiB for the manager before it holds any object).
-func sampleAnonPeak(pid int, interval time.Duration) *atomic.Int64 {
-	peak := &atomic.Int64{}
+// It also keeps when the peak was reached, from the start of sampling: the phases of the run
+// (converging, the steady resync, the drift) hold different things.
+func sampleAnonPeak(pid int, interval time.Duration) *anonPeak {
+	p := &anonPeak{start: time.Now()}
 	go func() {
 		for {
 			kb, ok := statusKB(pid, "RssAnon")
 			if !ok {
 				return
 			}
-			if b := kb << 10; b > peak.Load() {
-				peak.Store(b)
+			p.mu.Lock()
+			if b := kb << 10; b > p.bytes {
+				p.bytes, p.at = b, time.Since(p.start)
 			}
+			p.mu.Unlock()
 			time.Sleep(interval)
 		}
 	}()
-	return peak
+	return p
+}
+
+type anonPeak struct {
+	start time.Time
+	mu    sync.Mutex
+	bytes int64
+	at    time.Duration
+}
+
+func (p *anonPeak) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Sprintf("%.1f MiB (sampled every 200 ms), %s after the objects' creation began", float64(p.bytes)/(1<<20), p.at.Round(time.Second))
 }
 
 // statusKB reads one figure (in kB) of /proc/<pid>/status.

@@ -179,7 +179,7 @@ func setup(mgr ctrl.Manager, o Options) error {
 	}
 	snapshots := auth0.NewSnapshots(userdiff.MarkedBy(o.ClusterName))
 	swept := make(chan event.GenericEvent, 1024)
-	if err := mgr.Add(&auth0user.UserObserver{Reader: mgr.GetClient(), Tenants: tenants, Snapshots: snapshots, ClusterName: o.ClusterName,
+	if err := mgr.Add(&auth0user.UserObserver{Reader: mgr.GetClient(), Informers: mgr.GetCache(), Tenants: tenants, Snapshots: snapshots, ClusterName: o.ClusterName,
 		Interval: o.ObserveInterval, FullInterval: o.FullSweepInterval, Events: swept}); err != nil {
 		return fmt.Errorf("cannot add the user observer: %w", err)
 	}

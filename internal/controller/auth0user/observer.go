@@ -12,6 +12,8 @@ import (
 	"github.com/usersync/auth0-operator/internal/userdiff"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -27,7 +29,10 @@ import (
 // A deletion in Auth0 shows as a total below what the operator knows of; then, after a restart
 // and every FullInterval, it reads every managed user by id (a search per 50 ids) instead.
 type UserObserver struct {
-	Reader    client.Reader
+	Reader client.Reader
+	// Informers, when set, is the cache Reader reads from: the observer then walks its store
+	// instead of listing (eachUser).
+	Informers cache.Informers
 	Tenants   *controller.TenantResolver
 	Snapshots *auth0.Snapshots
 	// ClusterName is the first part of the owner markers of this cluster's users.
@@ -79,49 +84,38 @@ func (o *UserObserver) Start(ctx context.Context) error {
 	}
 }
 
-// tenantUsers are the objects of one tenant that the observer looks after, by user id. Only
-// their keys are kept: the list they come from (10,000 objects of 700 bytes at 10,000 users)
-// is dropped before the tenant is read, which can take seconds.
-type tenantUsers struct {
-	namespace string
-	ref       *v1alpha1.TenantReference
-	byID      map[string]types.NamespacedName
-}
-
 func (o *UserObserver) observe(ctx context.Context) {
 	logger := log.FromContext(ctx).WithName("observer")
-	var users v1alpha1.Auth0UserList
-	if err := o.Reader.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil { // read-only
-		logger.Error(err, "cannot list Auth0Users")
-		return
-	}
-	groups := map[string]*tenantUsers{}
-	for i := range users.Items {
-		u := &users.Items[i]
+	// The objects to look after, by tenant client (objects of several namespaces on the same
+	// credentials share one, and its count), then by user id. Only their keys are kept.
+	byClient := map[auth0.Client]map[string]types.NamespacedName{}
+	clients := map[string]auth0.Client{} // tenant key -> client, nil when unavailable
+	err := o.eachUser(ctx, func(u *v1alpha1.Auth0User) {
 		// Stalled objects retry on their own, slower schedule: waking them would turn a
 		// rejected write into one per interval.
 		if u.Status.UserID == "" || !u.DeletionTimestamp.IsZero() || conditions.IsTrue(u.Status.Conditions, v1alpha1.ConditionStalled) {
-			continue
+			return
 		}
 		key := controller.TenantKey(u.Namespace, u.Spec.TenantRef)
-		if groups[key] == nil {
-			groups[key] = &tenantUsers{namespace: u.Namespace, ref: u.Spec.TenantRef, byID: map[string]types.NamespacedName{}}
+		c, seen := clients[key]
+		if !seen {
+			var err error
+			if c, err = o.Tenants.ClientFor(ctx, u.Namespace, u.Spec.TenantRef); err != nil {
+				c = nil // each object reports its tenant problem on its own reconcile
+			}
+			clients[key] = c
 		}
-		groups[key].byID[u.Status.UserID] = client.ObjectKeyFromObject(u)
-	}
-	// Objects of several namespaces on the same credentials share a client, and its count.
-	byClient := map[auth0.Client]map[string]types.NamespacedName{}
-	for _, g := range groups {
-		c, err := o.Tenants.ClientFor(ctx, g.namespace, g.ref)
-		if err != nil {
-			continue // each object reports its tenant problem on its own reconcile
+		if c == nil {
+			return
 		}
 		if byClient[c] == nil {
 			byClient[c] = map[string]types.NamespacedName{}
 		}
-		for id, u := range g.byID {
-			byClient[c][id] = u
-		}
+		byClient[c][u.Status.UserID] = client.ObjectKeyFromObject(u)
+	})
+	if err != nil {
+		logger.Error(err, "cannot list Auth0Users")
+		return
 	}
 	for c, byID := range byClient {
 		changed, err := o.observeTenant(ctx, c, byID)
@@ -140,6 +134,34 @@ func (o *UserObserver) observe(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// eachUser calls f with every cached Auth0User, read-only. It reads the informer's store when
+// the cache has one (a cluster-wide install): a List would copy every object into a new slice,
+// 7 MB at 10,000 users each interval, large enough to start a collection while it is live.
+func (o *UserObserver) eachUser(ctx context.Context, f func(*v1alpha1.Auth0User)) error {
+	if o.Informers != nil {
+		informer, err := o.Informers.GetInformer(ctx, &v1alpha1.Auth0User{})
+		if err != nil {
+			return err
+		}
+		if store, ok := informer.(toolscache.SharedIndexInformer); ok {
+			for _, obj := range store.GetStore().List() {
+				if u, ok := obj.(*v1alpha1.Auth0User); ok {
+					f(u)
+				}
+			}
+			return nil
+		}
+	}
+	var users v1alpha1.Auth0UserList
+	if err := o.Reader.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	for i := range users.Items {
+		f(&users.Items[i])
+	}
+	return nil
 }
 
 // observeTenant looks at one tenant and returns the ids of the users that changed.
@@ -168,15 +190,20 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 		return nil, err
 	}
 	from := st.since.Add(-o.lag())
-	found := newest.Users
-	if n := len(found); n == changesPage && !found[n-1].UpdatedAt.Before(from) {
+	var changed []string
+	if found := newest.Users; len(found) == changesPage && !found[len(found)-1].UpdatedAt.Before(from) {
 		// More changes than the page holds (the operator's own writes while it converges,
-		// mostly): read them all, oldest first.
-		if found, err = changedSince(ctx, c, marker, from); err != nil {
-			return nil, err
+		// mostly): read them all, oldest first, each page merged as it comes. The users of a
+		// page merged before a later page failed are changed all the same: they are returned
+		// with the error, to be woken, as the snapshots now hold their new copies.
+		if err := changedSince(ctx, c, marker, from, func(page []*auth0.User) {
+			changed = append(changed, o.Snapshots.Observed(c, page, at, wanted)...)
+		}); err != nil {
+			return changed, err
 		}
+	} else {
+		changed = o.Snapshots.Observed(c, found, at, wanted)
 	}
-	changed := o.Snapshots.Observed(c, found, at, wanted)
 	if newest.Total < o.Snapshots.Expected(c, from)+st.unexplained {
 		// Fewer of this cluster's users than it knows of: some were deleted (or unmarked).
 		more, err := o.readAll(ctx, c, byID, wanted, st, at, true)
@@ -188,21 +215,22 @@ func (o *UserObserver) observeTenant(ctx context.Context, c auth0.Client, byID m
 }
 
 // changedSince reads every managed user changed from from on, oldest first, a page of 100 at a
-// time. Each page is the first of the query from the last change read (keyset paging): an offset
-// would skip a user whose change moves it to the end while the pages are read. The users read
-// again at the boundary are recognised by the snapshots. Only more than a page of changes
-// within one millisecond is paged by offset, within Auth0's window of 1000 results.
-func changedSince(ctx context.Context, c auth0.Client, marker string, from time.Time) ([]*auth0.User, error) {
-	var out []*auth0.User
+// time, and hands each page to merge as it is read: thousands of changes (a wave of creates) are
+// never all held at once. Each page is the first of the query from the last change read (keyset
+// paging): an offset would skip a user whose change moves it to the end while the pages are
+// read. The users read again at the boundary are recognised by the snapshots. Only more than a
+// page of changes within one millisecond is paged by offset, within Auth0's window of 1000
+// results.
+func changedSince(ctx context.Context, c auth0.Client, marker string, from time.Time, merge func([]*auth0.User)) error {
 	for page := 0; (page+1)*pageSize <= 1000; {
 		query := marker + " AND updated_at:[" + luceneEscape(from.UTC().Format("2006-01-02T15:04:05.000Z")) + " TO *]"
 		got, err := c.SearchUsersPage(ctx, query, "updated_at:1", page, pageSize)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, got.Users...)
+		merge(got.Users)
 		if len(got.Users) < pageSize {
-			return out, nil
+			return nil
 		}
 		if last := got.Users[len(got.Users)-1].UpdatedAt.Truncate(time.Millisecond); last.After(from) {
 			from, page = last, 0
@@ -211,7 +239,7 @@ func changedSince(ctx context.Context, c auth0.Client, marker string, from time.
 		}
 	}
 	// A thousand changes within one millisecond: the next full read catches what lies beyond.
-	return out, nil
+	return nil
 }
 
 // readAll counts this cluster's users, then reads users by id (a search per 50 ids): every one

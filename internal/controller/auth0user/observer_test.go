@@ -1,12 +1,15 @@
 package auth0user
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -178,5 +181,63 @@ func TestObserverForgetsTheUsersOfDeletedObjects(t *testing.T) {
 		if calls, woken := of.observe(); len(calls) != 1 || len(woken) != 0 {
 			t.Errorf("after the deletion: calls %v, woke %v; want one call and nothing woken", calls, woken)
 		}
+	}
+}
+
+// TestObserverWakesThePagesItMergedBeforeALaterPageFailed: the changes of a wave are merged page
+// by page, so a page merged before a later read failed is in the snapshots already; its users
+// must be woken all the same, or the next interval, finding their copies current, would never
+// wake them.
+func TestObserverWakesThePagesItMergedBeforeALaterPageFailed(t *testing.T) {
+	start := time.Now().Add(-time.Minute)
+	users := make([]*auth0.User, 250)
+	for i := range users {
+		users[i] = &auth0.User{ID: fmt.Sprintf("auth0|%03d", i), UpdatedAt: start.Add(time.Duration(i+1) * time.Millisecond),
+			AppMetadata: map[string]any{userdiff.OwnerKey: clusterName + "/ns/user-" + fmt.Sprint(i)}}
+	}
+	failSecondPage := true
+	fake := &auth0.Fake{SearchUsersPageFunc: func(_ context.Context, query, sort string, page, perPage int) (auth0.UserPage, error) {
+		if sort == "updated_at:-1" { // the newest changes: a full page, so the observer reads them all
+			newest := slices.Clone(users[len(users)-perPage:])
+			slices.Reverse(newest)
+			return auth0.UserPage{Users: newest, Total: len(users)}, nil
+		}
+		from := 0 // keyset paging: the query names the last change read
+		for i, u := range users {
+			if strings.Contains(query, luceneEscape(u.UpdatedAt.UTC().Format("2006-01-02T15:04:05.000Z"))) {
+				from = i
+			}
+		}
+		if from > 0 && failSecondPage {
+			return auth0.UserPage{}, errors.New("connection reset")
+		}
+		end := min(from+perPage, len(users))
+		return auth0.UserPage{Users: users[from:end], Total: len(users)}, nil
+	}}
+	snapshots := auth0.NewSnapshots(userdiff.MarkedBy(clusterName))
+	o := &UserObserver{Snapshots: snapshots, ClusterName: clusterName, Interval: time.Second, FullInterval: time.Hour, Lag: time.Millisecond,
+		tenants: map[auth0.Client]*observation{}}
+	o.tenants[fake] = &observation{since: start, fullAt: time.Now()}
+	byID := map[string]types.NamespacedName{}
+	for i, u := range users {
+		byID[u.ID] = types.NamespacedName{Namespace: "ns", Name: fmt.Sprintf("user-%d", i)}
+	}
+
+	changed, err := o.observeTenant(context.Background(), fake, byID)
+	if err == nil {
+		t.Fatal("the failed page was not reported")
+	}
+	if len(changed) != pageSize {
+		t.Fatalf("woke %d users after the first page, want the %d it merged", len(changed), pageSize)
+	}
+	failSecondPage = false
+	again, err := o.observeTenant(context.Background(), fake, byID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(changed, again...)
+	slices.Sort(all)
+	if all = slices.Compact(all); len(all) != len(users) {
+		t.Errorf("woke %d distinct users over the two intervals, want all %d", len(all), len(users))
 	}
 }
