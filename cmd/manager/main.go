@@ -29,6 +29,7 @@ type options struct {
 	fullSweepInterval       time.Duration
 	pprofAddr               string
 	maxConcurrentReconciles int
+	maxBindingPasses        int
 	auth0RequestsPerSecond  float64
 	auth0Reserve            float64
 	requireTenancyPolicy    bool
@@ -54,7 +55,8 @@ func main() {
 	flag.DurationVar(&o.observeInterval, "observe-interval", 30*time.Second, "Interval between searches for the managed users changed in Auth0 (and a count of them): a change made in Auth0 is corrected or reported within about this long.")
 	flag.DurationVar(&o.fullSweepInterval, "full-sweep-interval", time.Hour, "Interval between full observations of every managed user (a users search per 50), besides the ones a restart or a drop in the count of managed users triggers.")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of the Go profiling endpoints (/debug/pprof), e.g. 127.0.0.1:6060; 0 disables them. Never expose it outside the pod.")
-	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller; Auth0 calls are paced by the per-tenant rate limiter whatever this is.")
+	flag.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers of the Auth0User controller; Auth0 calls are paced by the per-tenant rate limiter whatever this is.")
+	flag.IntVar(&o.maxBindingPasses, "max-concurrent-binding-reconciles", 2, "Auth0RoleBinding passes at once, for all tenants: each holds all its subjects' grants (3 to 5 MB for 1,000 subjects); raise it when the bindings of many tenants must not wait on each other.")
 	flag.Float64Var(&o.auth0RequestsPerSecond, "auth0-requests-per-second", 2, "Request rate per tenant until Auth0's x-ratelimit headers have been seen (2 is a free tenant's limit).")
 	flag.Float64Var(&o.auth0Reserve, "auth0-rate-reserve", 0.1, "Share of each tenant's rate limit left for other clients of the tenant (0 to 0.9).")
 	flag.BoolVar(&o.requireTenancyPolicy, "require-tenancy-policy", true, "Refuse Auth0User and Auth0RoleBinding objects in namespaces that no Auth0TenancyPolicy selects; false leaves such namespaces unrestricted (a cluster with one team).")
@@ -107,6 +109,7 @@ func run(o options) error {
 		FullSweepInterval:       o.fullSweepInterval,
 		PprofAddr:               o.pprofAddr,
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		MaxBindingPasses:        o.maxBindingPasses,
 		WatchNamespaces:         watchNamespaces,
 		MetricsAddr:             o.metricsAddr,
 		SecureMetrics:           o.secureMetrics,

@@ -226,7 +226,7 @@ func run(o options) error {
 	if o.permissions {
 		perms = ", a direct permission per binding"
 	}
-	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, search index lag %s, GOMEMLIMIT %q, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d workers\n",
+	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, search index lag %s, GOMEMLIMIT %q, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d Auth0User workers and the default Auth0RoleBinding passes at once\n",
 		n, nb, perms, rate, o.searchLag, o.memLimit, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
 	fmt.Printf("manager in memory before any object: %s\n", residentMemory(manager.Process.Pid))
 	anonPeak := sampleAnonPeak(manager.Process.Pid, 200*time.Millisecond)

@@ -57,8 +57,11 @@ type Options struct {
 	// (default 30s); FullSweepInterval the one between reads of every managed user (default 1h).
 	ObserveInterval   time.Duration
 	FullSweepInterval time.Duration
-	// MaxConcurrentReconciles is the number of workers per controller (default 8).
+	// MaxConcurrentReconciles is the number of workers of the Auth0User controller (default 8).
 	MaxConcurrentReconciles int
+	// MaxBindingPasses is the number of Auth0RoleBinding passes at once (default 2): each holds
+	// all its subjects' grants.
+	MaxBindingPasses int
 	// WatchNamespaces confines namespaced objects to these namespaces; empty: all.
 	WatchNamespaces []string
 
@@ -163,6 +166,9 @@ func setup(mgr ctrl.Manager, o Options) error {
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = 8
 	}
+	if o.MaxBindingPasses <= 0 {
+		o.MaxBindingPasses = 2
+	}
 	if o.Provider == nil {
 		o.Provider = auth0.NewProvider(auth0.ProviderOptions{
 			RequestsPerSecond: o.Auth0RequestsPerSecond,
@@ -203,7 +209,7 @@ func setup(mgr ctrl.Manager, o Options) error {
 		Policies:                policies,
 		Recorder:                recorder,
 		ResyncInterval:          o.ResyncInterval,
-		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		MaxConcurrentReconciles: o.MaxBindingPasses,
 		Catalog:                 auth0.NewCatalog(),
 		Snapshots:               snapshots,
 	}

@@ -27,7 +27,7 @@ const (
 	allowFor      = time.Minute
 	denyFor       = 10 * time.Second
 	reviewTimeout = 10 * time.Second
-	// maxVerdicts bounds the cache whatever tokens are sent; when full it is emptied.
+	// maxVerdicts bounds the cache whatever tokens are sent (see keep).
 	maxVerdicts = 4096
 )
 
@@ -130,13 +130,26 @@ func (r *reviewer) review(ctx context.Context, token, verb, path string) (verdic
 	if v.allowed {
 		v.until = now.Add(allowFor)
 	}
+	r.keep(key, v, now)
+	return v, nil
+}
+
+// keep caches a verdict. A full cache first drops what expired, then the refusals: a stream of
+// junk tokens, all refused, never evicts the few tokens that may scrape.
+func (r *reviewer) keep(key verdictKey, v verdict, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.verdicts) >= maxVerdicts {
-		clear(r.verdicts)
+		for k, old := range r.verdicts {
+			if !now.Before(old.until) || !old.allowed {
+				delete(r.verdicts, k)
+			}
+		}
+		if len(r.verdicts) >= maxVerdicts {
+			clear(r.verdicts)
+		}
 	}
 	r.verdicts[key] = v
-	return v, nil
 }
 
 func (r *reviewer) ask(ctx context.Context, token, verb, path string) (verdict, error) {

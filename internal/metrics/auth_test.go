@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -108,14 +109,24 @@ func TestScrapesAreReviewedAndTheVerdictsKeptForAWhile(t *testing.T) {
 	}
 }
 
-func TestTheVerdictCacheIsBounded(t *testing.T) {
-	api := &fakeAPIServer{users: map[string]string{}}
+// A flood of junk tokens stays bounded and does not evict the token that may scrape: its next
+// scrape asks the API server nothing.
+func TestTheVerdictCacheIsBoundedAndKeepsWhatIsAllowed(t *testing.T) {
+	api := &fakeAPIServer{users: map[string]string{"good": "prometheus"}, readers: map[string]bool{"prometheus": true}}
 	r := &reviewer{tokens: api, access: fakeAccess{api}, verdicts: map[verdictKey]verdict{}, now: time.Now}
-	for i := range maxVerdicts + 10 {
-		_, _ = r.review(context.Background(), "token-"+string(rune('a'+i%26))+time.Duration(i).String(), "get", "/metrics")
+	ctx := context.Background()
+	if v, _ := r.review(ctx, "good", "get", "/metrics"); !v.allowed {
+		t.Fatal("the reader was refused")
+	}
+	for i := range 3 * maxVerdicts {
+		_, _ = r.review(ctx, fmt.Sprintf("junk-%d", i), "get", "/metrics")
 	}
 	if n := len(r.verdicts); n > maxVerdicts {
 		t.Errorf("%d verdicts cached, more than %d", n, maxVerdicts)
+	}
+	reviews := api.tokenRev
+	if v, _ := r.review(ctx, "good", "get", "/metrics"); !v.allowed || api.tokenRev != reviews {
+		t.Errorf("after the flood the reader's verdict was asked again (%d reviews) or refused (%+v)", api.tokenRev-reviews, v)
 	}
 }
 

@@ -92,10 +92,14 @@ func TestMetricsOnlyToAnAuthorisedToken(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	g.Eventually(func() int { code, _ := scrape("https", reader); return code }, time.Minute).Should(Equal(http.StatusOK))
+	// The controllers' metrics appear once they have started: 8 Auth0User workers and 2 binding
+	// passes at once by default (README).
+	g.Eventually(func() string { _, body := scrape("https", reader); return body }, time.Minute).Should(And(
+		ContainSubstring("controller_runtime_reconcile_total"),
+		ContainSubstring(`controller_runtime_max_concurrent_reconciles{controller="auth0user"} 8`),
+		ContainSubstring(`controller_runtime_max_concurrent_reconciles{controller="auth0rolebinding"} 2`)))
 	code, body := scrape("https", reader)
 	g.Expect(code).To(Equal(http.StatusOK))
-	g.Expect(body).To(ContainSubstring("controller_runtime_reconcile_total"))
 
 	code, body = scrape("https", nobody)
 	g.Expect(code).To(Equal(http.StatusForbidden), body)

@@ -203,20 +203,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// stalled on a missing or wrong tenant Secret is retried as soon as it is fixed.
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.bindingsReadingSecret))
 	return controller.WatchTenancy(b, r.Client, func() client.ObjectList { return &v1alpha1.Auth0RoleBindingList{} }).
-		WithOptions(controller.ControllerOptions(min(r.MaxConcurrentReconciles, maxConcurrentPasses))).
+		WithOptions(controller.ControllerOptions(r.MaxConcurrentReconciles)).
 		Named("auth0rolebinding").
 		Complete(&controller.Reconciler[*v1alpha1.Auth0RoleBinding]{
 			Client: r.Client, Recorder: r.Recorder, Kind: r,
 			New: func() *v1alpha1.Auth0RoleBinding { return &v1alpha1.Auth0RoleBinding{} },
 		})
 }
-
-// maxConcurrentPasses bounds the binding passes running at once, whatever the workers: a pass
-// holds what each of its subjects holds and was granted, and writes its status twice (3 to 5 MB
-// of transient memory for 1,000 subjects), while passes of one tenant share its rate limit and
-// gain little from running side by side. Ten such bindings reconciled together were a fifth of
-// the manager's heap at its peak.
-const maxConcurrentPasses = 2
 
 // subjectDebounce gathers the Auth0User changes that reach a binding into one reconcile: when a
 // thousand users become ready one after the other, their binding assigns them in a few bulk
