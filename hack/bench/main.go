@@ -18,7 +18,7 @@
 //     two short intervals, and the time until the operator has put each back (p50, p95, max,
 //     and how many were not corrected), with the calls and the API server writes of that phase;
 //   - at the end, the manager's heap (in-use total, top 15, the runtime's figures), its peak
-//     memory (VmHWM, which counts the pages of its binary mapped in: some 45 MiB before it holds
+//     memory (VmHWM, which counts the pages of its binary mapped in: some 27 MiB before it holds
 //     any object, printed at the start) and the peak of its own, anonymous memory (sampled).
 //
 // The manager serves pprof on a free local port; profiles are written to $TMPDIR and its log
@@ -607,7 +607,7 @@ func peakMemory(pid int) string { return memoryFigures(pid, "VmHWM") }
 
 // sampleAnonPeak keeps the largest RssAnon of the process, sampled every interval until it
 // exits: the kernel keeps a peak (VmHWM) only of the whole, which includes the pages of the
-// binary's code that are mapped in (some 45 MiB for the manager before it holds any object).
+// binary's code that are mapped in (some 27 MiB for the manager before it holds any object).
 // It also keeps when the peak was reached, from the start of sampling: the phases of the run
 // (converging, the steady resync, the drift) hold different things.
 func sampleAnonPeak(pid int, interval time.Duration) *anonPeak {
