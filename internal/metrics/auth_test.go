@@ -97,11 +97,16 @@ func TestScrapesAreReviewedAndTheVerdictsKeptForAWhile(t *testing.T) {
 		}
 	}
 
-	// A review that fails is an error, not a verdict, and is not cached.
+	// A review that fails is tried three times, then is an error, not a verdict, and is not
+	// cached.
 	api.fail = errors.New("connection refused")
 	clock = clock.Add(time.Hour)
+	reviews = api.tokenRev
 	if _, err := r.review(ctx, "good", "get", "/metrics"); err == nil {
 		t.Error("a failed review gave a verdict")
+	}
+	if n := api.tokenRev - reviews; n != 3 {
+		t.Errorf("a failing review was tried %d times, want 3", n)
 	}
 	api.fail = nil
 	if v, err := r.review(ctx, "good", "get", "/metrics"); err != nil || !v.allowed {
