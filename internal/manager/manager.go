@@ -233,15 +233,20 @@ func clientOptions() client.Options {
 // large share of each cached object: they are dropped (a third less memory at 10,000 users), and
 // so is kubectl's copy of the whole object in an annotation (as large again, for objects applied
 // client-side). The operator writes metadata only with patches computed against the cached
-// object, which never mention what the cache dropped. With watchNamespaces (a namespaced install),
-// namespaced objects are watched only there; policies and namespace labels are cluster-scoped.
+// object, which never mention what the cache dropped. The strings most Auth0Users repeat are
+// shared (intern.go). With watchNamespaces (a namespaced install), namespaced objects are watched
+// only there; policies and namespace labels are cluster-scoped.
 func cacheOptions(watchNamespaces []string) cache.Options {
 	stripManagedFields := cache.TransformStripManagedFields()
+	shared := newInterner()
 	o := cache.Options{DefaultTransform: func(in any) (any, error) {
 		if obj, ok := in.(metav1.Object); ok {
 			if a := obj.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
 				delete(a, corev1.LastAppliedConfigAnnotation)
 			}
+		}
+		if u, ok := in.(*v1alpha1.Auth0User); ok {
+			shared.user(u)
 		}
 		return stripManagedFields(in)
 	}}
