@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,8 +15,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -35,14 +32,7 @@ func TestMetricsOnlyToAnAuthorisedToken(t *testing.T) {
 	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env, cfg, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = env.Stop() }()
-	operator, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:serviceaccounts", "system:authenticated"}}, nil)
-	g.Expect(err).NotTo(HaveOccurred())
-	admin, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}})).To(Succeed())
+	admin, operatorCfg := controlPlane(ctx, t, g)
 	apply(ctx, g, admin, "", "../../config/rbac/role.yaml", "../../config/rbac/role_binding.yaml",
 		"../../config/rbac/metrics_auth_role.yaml", "../../config/rbac/metrics_auth_role_binding.yaml",
 		"../../config/rbac/metrics_reader_role.yaml")
@@ -61,11 +51,8 @@ func TestMetricsOnlyToAnAuthorisedToken(t *testing.T) {
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "metrics-reader"},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: operatorNS, Name: "prometheus"}}})).To(Succeed())
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	addr := l.Addr().String()
-	g.Expect(l.Close()).To(Succeed())
-	stop, err := testenv.StartManager(ctx, t, operator.Config(), manager.Options{
+	addr := freeAddr(g)
+	stop, err := testenv.StartManager(ctx, t, operatorCfg, manager.Options{
 		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
 		DefaultTenant:  types.NamespacedName{Namespace: operatorNS, Name: "auth0-tenant"},
 		ClusterName:    "metrics",

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -27,20 +28,10 @@ func TestReadyOnlyOnceTheInformersHaveSynced(t *testing.T) {
 	g := NewWithT(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	env, cfg, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = env.Stop() }()
-	operator, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:serviceaccounts", "system:authenticated"}}, nil)
-	g.Expect(err).NotTo(HaveOccurred())
-	admin, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}})).To(Succeed())
+	admin, operatorCfg := controlPlane(ctx, t, g)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	g.Expect(err).NotTo(HaveOccurred())
-	probeAddr := l.Addr().String()
-	g.Expect(l.Close()).To(Succeed())
-	stop, err := testenv.StartManager(ctx, t, operator.Config(), manager.Options{
+	probeAddr := freeAddr(g)
+	stop, err := testenv.StartManager(ctx, t, operatorCfg, manager.Options{
 		Provider:       auth0.NewProvider(auth0.ProviderOptions{}),
 		DefaultTenant:  types.NamespacedName{Namespace: operatorNS, Name: "auth0-tenant"},
 		ClusterName:    "readyz",
@@ -74,4 +65,26 @@ func TestReadyOnlyOnceTheInformersHaveSynced(t *testing.T) {
 
 	apply(ctx, g, admin, "", "../../config/rbac/role.yaml", "../../config/rbac/role_binding.yaml")
 	g.Eventually(status("/readyz"), time.Minute).Should(Equal(http.StatusOK))
+}
+
+// controlPlane starts a control plane for t (stopped with it) with the operator's namespace and
+// its service account's identity, and returns an admin client and the operator's config.
+func controlPlane(ctx context.Context, t *testing.T, g *WithT) (client.Client, *rest.Config) {
+	env, cfg, err := testenv.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	operator, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:serviceaccounts", "system:authenticated"}}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	admin, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}})).To(Succeed())
+	return admin, operator.Config()
+}
+
+// freeAddr is a local address nothing listens on.
+func freeAddr(g *WithT) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { g.Expect(l.Close()).To(Succeed()) }()
+	return l.Addr().String()
 }
