@@ -47,7 +47,7 @@ func softLimit(content string) (int64, bool) {
 // heap has grown by half what was live after the last one, instead of Go's default of doubling.
 // At 10,000 users the live heap is some 45 MiB at rest and up to 65 MiB while converging: with
 // Go's default the manager's peak was 195 MiB, with this 159 MiB (hack/bench, before the binary
-// and the observer were made smaller: 120 MiB since). The cost is twice
+// and the observer were made smaller: about 120 MiB since). The cost is twice
 // the collections, in a process that spends most of its time waiting on Auth0 and the API server.
 const defaultGCPercent = 50
 
