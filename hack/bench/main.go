@@ -285,10 +285,8 @@ func run(o options) error {
 			printTop(profiler{}.top(apiCPU.file, "-cum", "-nodecount=20"))
 		}
 	}
-	<-peak.done
-	fmt.Printf("\nmanager's largest live heap while converging (sampled every 2 s, as of its last GC): %.1f MiB, %s after the start, top 15 by inuse_space:\n",
-		float64(peak.bytes)/(1<<20), peak.at.Round(time.Second))
-	printHeap(prof, peak.file, peak.err)
+	fmt.Println()
+	peak.print(prof, "while converging", "the start")
 	fmt.Printf("\nmanager heap right after convergence (after a GC), top 15 by inuse_space:\n")
 	printHeap(prof, convergedHeap, convergedHeapErr)
 
@@ -324,10 +322,7 @@ func run(o options) error {
 	fmt.Printf("per-object polling would take %d calls (one read per user), Terraform-style refresh %d (user, roles, permissions): %s and %s more\n",
 		n, 3*n, times(float64(n)/float64(max(total, 1))), times(float64(3*n)/float64(max(total, 1))))
 	printWrites("one steady-state resync", watches)
-	<-steadyPeak.done
-	fmt.Printf("manager's largest live heap during it (sampled every 2 s, as of its last GC): %.1f MiB, %s after it began, top 15 by inuse_space:\n",
-		float64(steadyPeak.bytes)/(1<<20), steadyPeak.at.Round(time.Second))
-	printHeap(prof, steadyPeak.file, steadyPeak.err)
+	steadyPeak.print(prof, "during it", "it began")
 
 	if o.driftSample > 0 {
 		if err := measureDrift(ctx, tenant, dyn, min(o.driftSample, n), n, o.observe); err != nil {

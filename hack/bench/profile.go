@@ -213,6 +213,15 @@ type livePeak struct {
 	done  chan struct{}
 }
 
+// print waits for the sampling to end, then prints the largest live heap it saw (during names the
+// phase, since what its start was) and that heap's top 15.
+func (l *livePeak) print(prof profiler, during, since string) {
+	<-l.done
+	fmt.Printf("manager's largest live heap %s (sampled every 2 s, as of its last GC): %.1f MiB, %s after %s, top 15 by inuse_space:\n",
+		during, float64(l.bytes)/(1<<20), l.at.Round(time.Second), since)
+	printHeap(prof, l.file, l.err)
+}
+
 func (p profiler) sampleLivePeak(interval time.Duration, file string, stop <-chan struct{}) *livePeak {
 	l := &livePeak{file: file, done: make(chan struct{})}
 	start := time.Now()
