@@ -44,12 +44,15 @@ func softLimit(content string) (int64, bool) {
 }
 
 // defaultGCPercent is the collector's GOGC when the environment sets none: a collection when the
-// heap has grown by half what was live after the last one, instead of Go's default of doubling.
-// At 10,000 users the live heap is some 45 MiB at rest and up to 65 MiB while converging: with
-// Go's default the manager's peak was 195 MiB, with this 159 MiB (hack/bench, before the binary
-// and the observer were made smaller: about 120 MiB since). The cost is twice
-// the collections, in a process that spends most of its time waiting on Auth0 and the API server.
-const defaultGCPercent = 50
+// heap has grown by a third of what was live after the last one, instead of Go's default of
+// doubling. At 10,000 users the live heap is some 41 MiB at rest and up to 57 MiB while
+// converging, and the peak follows the heap goal, live times (1 + GOGC/100): with Go's default
+// the manager's peak was 195 MiB; with GOGC=50 159 MiB, and 118 to 121 MiB once the binary and
+// the observer were made smaller; with 35, 111 MiB (hack/bench, one run each). The cost is more
+// collections (317 against 203 to 232 at 50 in the same bench), in a process that spends most of
+// its time waiting on Auth0 and the API server: the collector's share of the manager's CPU while
+// converging went from 16% to 17% of some 0.3 core.
+const defaultGCPercent = 35
 
 // collectSooner sets defaultGCPercent unless GOGC says otherwise, and returns the percentage set
 // (0: none).

@@ -229,6 +229,10 @@ func run(o options) error {
 	fmt.Printf("N=%d users, %d bindings%s, tenant limit %d req/s, search index lag %s, GOMEMLIMIT %q, reserve %.0f%%, resync %s, observe %s, full sweep %s, %d Auth0User workers and the default Auth0RoleBinding passes at once\n",
 		n, nb, perms, rate, o.searchLag, o.memLimit, 100*o.reserve, o.resync, o.observe, o.fullSweep, o.workers)
 	fmt.Printf("manager in memory before any object: %s\n", residentMemory(manager.Process.Pid))
+	ready, err := watchReadiness(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	anonPeak := sampleAnonPeak(manager.Process.Pid, 200*time.Millisecond)
 	tenant.ResetCounters()
 	cpu := prof.startCPU(o.cpuProfile, filepath.Join(os.TempDir(), "auth0-bench-cpu.pprof"))
@@ -241,8 +245,7 @@ func run(o options) error {
 		return err
 	}
 	created := time.Since(start)
-	written, err := waitReady(ctx, cfg, n, nb, 30*time.Minute)
-	if err != nil {
+	if err := ready.wait(ctx, n, nb, 30*time.Minute); err != nil {
 		return err
 	}
 	converged := time.Since(start)
@@ -260,7 +263,7 @@ func run(o options) error {
 	fmt.Printf("Management API calls: %d, answered 429: %d (%.2f%%)\n", total, limited, 100*float64(limited)/float64(max(total, 1)))
 	fmt.Printf("calls during convergence: %d = %.2f x the write calls (%d)\n", total, float64(total)/float64(lb.total()), lb.total())
 	printRoutes(counts)
-	fmt.Printf("API server writes while converging (objects as written, watched): %s\n", written)
+	fmt.Printf("API server writes while converging (objects as written, watched): %s\n", ready.written)
 	fmt.Printf("CPU used while converging: %s\n", cpuUsed)
 
 	if cpu != nil {
@@ -464,41 +467,62 @@ func installFinalizerPolicy(ctx context.Context, k8s client.Client) error {
 	return errors.New("the finalizer policy was not applied within a minute")
 }
 
-// waitReady counts the Ready objects in an informer's cache rather than listing them every
-// quarter second (a List of 10,000 objects is itself a load on the API server under test). It
-// also counts the writes its informers see until then (the bench's creates included), and the
-// size of the objects they wrote: what the API server had to decode, check, store and send.
-func waitReady(ctx context.Context, cfg *rest.Config, n, nb int, timeout time.Duration) (*writeSizes, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// readiness counts the Ready objects in an informer's cache rather than listing them every
+// quarter second (a List of 10,000 objects is itself a load on the API server under test). Its
+// informers start before the first object is created, so that they see every write until
+// convergence (the bench's creates, the manager's intents and results): what the API server had
+// to decode, check, store and send.
+type readiness struct {
+	objects cache.Cache
+	written *writeSizes
+	stop    context.CancelFunc
+}
+
+// watchReadiness starts the informers and waits until they have synced. wait stops them.
+func watchReadiness(ctx context.Context, cfg *rest.Config) (*readiness, error) {
 	objects, err := cache.New(cfg, cache.Options{Scheme: testenv.Scheme(), DefaultNamespaces: map[string]cache.Config{ns: {}},
 		DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
 		return nil, err
 	}
+	ctx, stop := context.WithCancel(ctx)
+	synced := false
+	defer func() {
+		if !synced {
+			stop()
+		}
+	}()
 	go func() { _ = objects.Start(ctx) }()
-	sizes := &writeSizes{}
+	r := &readiness{objects: objects, written: &writeSizes{}, stop: stop}
 	// Informers start on first use: ask for both before waiting for them.
 	for _, obj := range []client.Object{&v1alpha1.Auth0User{}, &v1alpha1.Auth0RoleBinding{}} {
 		inf, err := objects.GetInformer(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := inf.AddEventHandler(sizes.handler()); err != nil {
+		if _, err := inf.AddEventHandler(r.written.handler()); err != nil {
 			return nil, err
 		}
 	}
-	if !objects.WaitForCacheSync(ctx) {
+	if synced = objects.WaitForCacheSync(ctx); !synced {
 		return nil, errors.New("the bench's informers did not sync")
 	}
+	return r, nil
+}
+
+// wait returns once n users and nb bindings are Ready, and stops the informers.
+func (r *readiness) wait(ctx context.Context, n, nb int, timeout time.Duration) error {
+	defer r.stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for {
 		var users v1alpha1.Auth0UserList
 		var bindings v1alpha1.Auth0RoleBindingList
-		if err := objects.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, err
+		if err := r.objects.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil {
+			return err
 		}
-		if err := objects.List(ctx, &bindings, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, err
+		if err := r.objects.List(ctx, &bindings, client.UnsafeDisableDeepCopy); err != nil {
+			return err
 		}
 		ready := 0
 		for _, u := range users.Items {
@@ -512,11 +536,11 @@ func waitReady(ctx context.Context, cfg *rest.Config, n, nb int, timeout time.Du
 			}
 		}
 		if ready == n+nb {
-			return sizes, nil
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("only %d of %d objects Ready after %s", ready, n+nb, timeout)
+			return fmt.Errorf("only %d of %d objects Ready after %s", ready, n+nb, timeout)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
