@@ -79,6 +79,7 @@ type options struct {
 	reserve                        float64
 	permissions                    bool
 	cpuProfile                     time.Duration
+	timeout                        time.Duration
 	driftSample                    int
 }
 
@@ -96,6 +97,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 16, "the manager's --max-concurrent-reconciles")
 	flag.Float64Var(&o.reserve, "reserve", 0.1, "the manager's --auth0-rate-reserve (share of the budget left for other clients)")
 	flag.BoolVar(&o.permissions, "permissions", false, "seed an API with a scope per binding, and have each binding also grant its scope directly")
+	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "how long to wait for every object to be Ready before giving up (the figures so far are printed)")
 	cpuSeconds := flag.Int("cpu-profile-seconds", 30, "seconds of the manager's CPU profile, from the start of the objects' creation; 0: none")
 	flag.IntVar(&o.driftSample, "drift-sample", 20, "users whose name is changed in Auth0 to measure the drift correction latency; 0: none")
 	flag.Parse()
@@ -245,7 +247,16 @@ func run(o options) error {
 		return err
 	}
 	created := time.Since(start)
-	if err := ready.wait(ctx, n, nb, 30*time.Minute); err != nil {
+	if err := ready.wait(ctx, n, nb, o.timeout); err != nil {
+		// What the machine did before the bench gave up: enough to tell a slow convergence
+		// from a stuck one, and what it cost.
+		elapsed := time.Since(start)
+		total, limited := summarise(tenant.Counters())
+		fmt.Printf("\n%v (objects created in %s)\n", err, created.Round(10*time.Millisecond))
+		fmt.Printf("Management API calls: %d, answered 429: %d\n", total, limited)
+		fmt.Printf("API server writes meanwhile (objects as written, watched): %s\n", ready.written)
+		fmt.Printf("CPU used meanwhile: %s\n", readCPUTimes(manager.Process.Pid).since(cpuBefore, elapsed))
+		fmt.Printf("manager peak memory: %s; its own at most %s\n", peakMemory(manager.Process.Pid), anonPeak)
 		return err
 	}
 	converged := time.Since(start)
