@@ -46,12 +46,11 @@ func softLimit(content string) (int64, bool) {
 // defaultGCPercent is the collector's GOGC when the environment sets none: a collection when the
 // heap has grown by a third of what was live after the last one, instead of Go's default of
 // doubling. At 10,000 users the live heap is some 41 MiB at rest and up to 57 MiB while
-// converging, and the peak follows the heap goal, live times (1 + GOGC/100): with Go's default
-// the manager's peak was 195 MiB; with GOGC=50 159 MiB, and 118 to 121 MiB once the binary and
-// the observer were made smaller; with 35, 111 MiB (hack/bench, one run each). The cost is more
-// collections (317 against 203 to 232 at 50 in the same bench), in a process that spends most of
-// its time waiting on Auth0 and the API server: the collector's share of the manager's CPU while
-// converging went from 16% to 17% of some 0.3 core.
+// converging, and the peak follows the heap goal, live times (1 + GOGC/100). In hack/bench the
+// manager's peak was 195 MiB with Go's default; with GOGC=50, 159 MiB, and 118 to 121 MiB once
+// the binary and the observer were made smaller; with 35, 111 to 112 MiB. The cost is 1.5 times
+// the collections (317 to 348 against 203 to 232 over a bench run), in a process that spends
+// most of its time waiting on Auth0 and the API server.
 const defaultGCPercent = 35
 
 // collectSooner sets defaultGCPercent unless GOGC says otherwise, and returns the percentage set

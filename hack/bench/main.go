@@ -102,8 +102,8 @@ func main() {
 	flag.IntVar(&o.driftSample, "drift-sample", 20, "users whose name is changed in Auth0 to measure the drift correction latency; 0: none")
 	flag.Parse()
 	o.cpuProfile = time.Duration(*cpuSeconds) * time.Second
-	if o.observe <= 0 || o.bindings <= 0 || o.users <= 0 {
-		log.Fatal("--users, --bindings and --observe-interval must be positive")
+	if o.observe <= 0 || o.bindings <= 0 || o.users <= 0 || o.timeout <= 0 {
+		log.Fatal("--users, --bindings, --observe-interval and --timeout must be positive")
 	}
 	if err := run(o); err != nil {
 		log.Fatal(err)
@@ -235,6 +235,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	defer ready.stop()
 	anonPeak := sampleAnonPeak(manager.Process.Pid, 200*time.Millisecond)
 	tenant.ResetCounters()
 	cpu := prof.startCPU(o.cpuProfile, filepath.Join(os.TempDir(), "auth0-bench-cpu.pprof"))
@@ -247,35 +248,37 @@ func run(o options) error {
 		return err
 	}
 	created := time.Since(start)
-	if err := ready.wait(ctx, n, nb, o.timeout); err != nil {
-		// What the machine did before the bench gave up: enough to tell a slow convergence
-		// from a stuck one, and what it cost.
-		elapsed := time.Since(start)
-		total, limited := summarise(tenant.Counters())
-		fmt.Printf("\n%v (objects created in %s)\n", err, created.Round(10*time.Millisecond))
-		fmt.Printf("Management API calls: %d, answered 429: %d\n", total, limited)
-		fmt.Printf("API server writes meanwhile (objects as written, watched): %s\n", ready.written)
-		fmt.Printf("CPU used meanwhile: %s\n", readCPUTimes(manager.Process.Pid).since(cpuBefore, elapsed))
-		fmt.Printf("manager peak memory: %s; its own at most %s\n", peakMemory(manager.Process.Pid), anonPeak)
-		return err
-	}
+	waitErr := ready.wait(ctx, n, nb, o.timeout)
 	converged := time.Since(start)
 	cpuUsed := readCPUTimes(manager.Process.Pid).since(cpuBefore, converged)
 	close(stopSampling)
 	counts := tenant.Counters()
+	printCost := func() {
+		total, limited := summarise(counts)
+		fmt.Printf("Management API calls: %d, answered 429: %d (%.2f%%)\n", total, limited, 100*float64(limited)/float64(max(total, 1)))
+		printRoutes(counts)
+		fmt.Printf("API server writes meanwhile (objects as written, watched): %s\n", &ready.written)
+		fmt.Printf("CPU used meanwhile: %s\n", cpuUsed)
+	}
+	if waitErr != nil {
+		// What the machine did before the bench gave up: enough to tell a slow convergence
+		// from a stuck one, and what it cost.
+		fmt.Printf("\n%v (objects created in %s)\n", waitErr, created.Round(10*time.Millisecond))
+		printCost()
+		peak.print(prof, "before the bench gave up", "the start")
+		fmt.Printf("\nmanager peak memory: %s; its own at most %s\n", peakMemory(manager.Process.Pid), anonPeak)
+		return waitErr
+	}
 	// Taken before anything else, so that it shows what convergence left behind.
 	convergedHeap, convergedHeapErr := prof.heap(filepath.Join(os.TempDir(), "auth0-bench-heap-converged.pprof"))
 
 	lb := lowerBound(n, nb, o.permissions)
 	bound := time.Duration(float64(lb.total()) / float64(rate) * float64(time.Second))
-	total, limited := summarise(counts)
+	total, _ := summarise(counts)
 	fmt.Printf("\nall %d objects Ready in %s (objects created in %s)\n", n+nb, converged.Round(10*time.Millisecond), created.Round(10*time.Millisecond))
 	fmt.Printf("lower bound: %d write calls (%s) / %d req/s = %s; ratio %.2f\n", lb.total(), lb, rate, bound, converged.Seconds()/bound.Seconds())
-	fmt.Printf("Management API calls: %d, answered 429: %d (%.2f%%)\n", total, limited, 100*float64(limited)/float64(max(total, 1)))
 	fmt.Printf("calls during convergence: %d = %.2f x the write calls (%d)\n", total, float64(total)/float64(lb.total()), lb.total())
-	printRoutes(counts)
-	fmt.Printf("API server writes while converging (objects as written, watched): %s\n", ready.written)
-	fmt.Printf("CPU used while converging: %s\n", cpuUsed)
+	printCost()
 
 	if cpu != nil {
 		fmt.Printf("\nmanager CPU profile, %s from the start of the objects' creation", o.cpuProfile)
@@ -327,7 +330,7 @@ func run(o options) error {
 	if err := stopWatches(watches); err != nil {
 		return err
 	}
-	total, limited = summarise(counts)
+	total, limited := summarise(counts)
 	fmt.Printf("\none steady-state resync (%s) of %d unchanged users and %d bindings: %d calls, %.3f per user, %d answered 429\n",
 		o.resync, n, nb, total, float64(total)/float64(n), limited)
 	printIntervals(intervals, o.observe)
@@ -478,15 +481,18 @@ func installFinalizerPolicy(ctx context.Context, k8s client.Client) error {
 	return errors.New("the finalizer policy was not applied within a minute")
 }
 
-// readiness counts the Ready objects in an informer's cache rather than listing them every
-// quarter second (a List of 10,000 objects is itself a load on the API server under test). Its
-// informers start before the first object is created, so that they see every write until
-// convergence (the bench's creates, the manager's intents and results): what the API server had
-// to decode, check, store and send.
+// readiness follows the objects through informers started before the first create. It counts
+// the Ready ones as their events arrive (listing 10,000 objects from the cache every quarter
+// second was most of the bench's own CPU), and every write it sees until convergence (the
+// bench's creates, the manager's intents and results) with its size: what the API server had to
+// decode, check, store and send.
 type readiness struct {
-	objects cache.Cache
-	written *writeSizes
 	stop    context.CancelFunc
+	written writeSizes
+
+	mu    sync.Mutex
+	ready map[string]bool // by kind and object key
+	count int
 }
 
 // watchReadiness starts the informers and waits until they have synced. wait stops them.
@@ -504,90 +510,104 @@ func watchReadiness(ctx context.Context, cfg *rest.Config) (*readiness, error) {
 		}
 	}()
 	go func() { _ = objects.Start(ctx) }()
-	r := &readiness{objects: objects, written: &writeSizes{}, stop: stop}
+	r := &readiness{stop: stop, ready: map[string]bool{}}
+	handler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { r.observe(obj, true) },
+		// A relist replays every object with its resourceVersion unchanged: not a write.
+		UpdateFunc: func(old, obj any) {
+			r.observe(obj, old.(client.Object).GetResourceVersion() != obj.(client.Object).GetResourceVersion())
+		},
+	}
 	// Informers start on first use: ask for both before waiting for them.
 	for _, obj := range []client.Object{&v1alpha1.Auth0User{}, &v1alpha1.Auth0RoleBinding{}} {
 		inf, err := objects.GetInformer(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := inf.AddEventHandler(r.written.handler()); err != nil {
+		if _, err := inf.AddEventHandler(handler); err != nil {
 			return nil, err
 		}
 	}
-	if synced = objects.WaitForCacheSync(ctx); !synced {
-		return nil, errors.New("the bench's informers did not sync")
+	syncCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if synced = objects.WaitForCacheSync(syncCtx); !synced {
+		return nil, errors.New("the bench's informers did not sync within a minute")
 	}
 	return r, nil
+}
+
+// observe counts a write (when it is one) and notes whether the object is Ready.
+func (r *readiness) observe(obj any, write bool) {
+	var kind string
+	var ready bool
+	switch o := obj.(type) {
+	case *v1alpha1.Auth0User:
+		kind, ready = "Auth0User", meta.IsStatusConditionTrue(o.Status.Conditions, v1alpha1.ConditionReady)
+	case *v1alpha1.Auth0RoleBinding:
+		kind = "Auth0RoleBinding"
+		ready = meta.IsStatusConditionTrue(o.Status.Conditions, v1alpha1.ConditionReady) && o.Status.SubjectCount == len(o.Spec.Subjects)
+	default:
+		return
+	}
+	o := obj.(client.Object)
+	if write {
+		r.written.count(kind, o)
+	}
+	key := kind + "/" + client.ObjectKeyFromObject(o).String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ready[key] != ready {
+		r.ready[key] = ready
+		if ready {
+			r.count++
+		} else {
+			r.count--
+		}
+	}
+}
+
+func (r *readiness) readyCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.count
 }
 
 // wait returns once n users and nb bindings are Ready, and stops the informers.
 func (r *readiness) wait(ctx context.Context, n, nb int, timeout time.Duration) error {
 	defer r.stop()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	deadline := time.After(timeout)
 	for {
-		var users v1alpha1.Auth0UserList
-		var bindings v1alpha1.Auth0RoleBindingList
-		if err := r.objects.List(ctx, &users, client.UnsafeDisableDeepCopy); err != nil {
-			return err
-		}
-		if err := r.objects.List(ctx, &bindings, client.UnsafeDisableDeepCopy); err != nil {
-			return err
-		}
-		ready := 0
-		for _, u := range users.Items {
-			if meta.IsStatusConditionTrue(u.Status.Conditions, v1alpha1.ConditionReady) {
-				ready++
-			}
-		}
-		for _, b := range bindings.Items {
-			if meta.IsStatusConditionTrue(b.Status.Conditions, v1alpha1.ConditionReady) && b.Status.SubjectCount == len(b.Spec.Subjects) {
-				ready++
-			}
-		}
+		ready := r.readyCount()
 		if ready == n+nb {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
 			return fmt.Errorf("only %d of %d objects Ready after %s", ready, n+nb, timeout)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
 
-// writeSizes counts the creates and updates of each kind an informer sees, and their size as
-// JSON (managed fields stripped).
+// writeSizes counts the creates and updates of each kind, and their size as JSON (managed
+// fields stripped).
 type writeSizes struct {
 	mu     sync.Mutex
 	writes map[string]int
 	bytes  map[string]int
 }
 
-func (w *writeSizes) handler() toolscache.ResourceEventHandler {
-	count := func(obj any) {
-		o, ok := obj.(client.Object)
-		if !ok {
-			return
-		}
-		raw, _ := json.Marshal(o)
-		kind := "Auth0User"
-		if _, ok := o.(*v1alpha1.Auth0RoleBinding); ok {
-			kind = "Auth0RoleBinding"
-		}
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.writes == nil {
-			w.writes, w.bytes = map[string]int{}, map[string]int{}
-		}
-		w.writes[kind]++
-		w.bytes[kind] += len(raw)
+func (w *writeSizes) count(kind string, o client.Object) {
+	raw, _ := json.Marshal(o)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.writes == nil {
+		w.writes, w.bytes = map[string]int{}, map[string]int{}
 	}
-	return toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { count(obj) },
-		UpdateFunc: func(_, obj any) { count(obj) },
-	}
+	w.writes[kind]++
+	w.bytes[kind] += len(raw)
 }
 
 func (w *writeSizes) String() string {
