@@ -45,7 +45,7 @@ func softLimit(content string) (int64, bool) {
 
 // defaultGCPercent is the collector's GOGC when the environment sets none: a collection when the
 // heap has grown by a third of what was live after the last one, instead of Go's default of
-// doubling. At 10,000 users the live heap is some 41 MiB at rest and up to 57 MiB while
+// doubling. At 10,000 users the live heap is some 41 MiB at rest and up to 61 MiB while
 // converging, and the peak follows the heap goal, live times (1 + GOGC/100). In hack/bench the
 // manager's peak was 195 MiB with Go's default; with GOGC=50, 159 MiB, and 118 to 121 MiB once
 // the binary and the observer were made smaller; with 35, 111 to 112 MiB. The cost is 1.5 times
