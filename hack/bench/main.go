@@ -491,8 +491,14 @@ type readiness struct {
 	written writeSizes
 
 	mu    sync.Mutex
-	ready map[string]bool // by kind and object key
+	ready map[kindKey]bool
 	count int
+}
+
+// kindKey names an object of one of the watched kinds (a user and a binding may share a name).
+type kindKey struct {
+	kind string
+	key  client.ObjectKey
 }
 
 // watchReadiness starts the informers and waits until they have synced. wait stops them.
@@ -510,7 +516,7 @@ func watchReadiness(ctx context.Context, cfg *rest.Config) (*readiness, error) {
 		}
 	}()
 	go func() { _ = objects.Start(ctx) }()
-	r := &readiness{stop: stop, ready: map[string]bool{}}
+	r := &readiness{stop: stop, ready: map[kindKey]bool{}}
 	handler := toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { r.observe(obj, true) },
 		// A relist replays every object with its resourceVersion unchanged: not a write.
@@ -553,7 +559,7 @@ func (r *readiness) observe(obj any, write bool) {
 	if write {
 		r.written.count(kind, o)
 	}
-	key := kind + "/" + client.ObjectKeyFromObject(o).String()
+	key := kindKey{kind, client.ObjectKeyFromObject(o)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ready[key] != ready {
